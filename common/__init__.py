@@ -1,0 +1,1 @@
+"""Shared parts of the contact-centre backend: settings, database, runtime shell."""

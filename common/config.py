@@ -1,0 +1,102 @@
+"""Service settings, read once from the environment.
+
+Everything has a working default for one machine (loopback, embedded
+PostgreSQL, an Asterisk the service starts itself); set variables to point
+at existing parts instead:
+
+  DATABASE_URL            external PostgreSQL (default: embedded server in .run/pgdata)
+  ASTERISK_MODE           managed (default: we start Asterisk) | external (already running)
+  ASTERISK_BIN            an installed asterisk binary to run (managed mode)
+  ASTERISK_ROOT           Debian-sid root holding Asterisk (default .run/asterisk-root)
+  ASTERISK_PROMPTS_DIR    where Asterisk finds prompts/ (external mode)
+  BANKCC_AMI_HOST/PORT/USERNAME/SECRET, BANKCC_AGI_HOST/PORT, BANKCC_HTTP_HOST/PORT,
+  BANKCC_SIP_PORT, BANKCC_RTP_START/END, BANKCC_INSTANCE, BANKCC_RUN_DIR
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance: str
+    run_dir: Path
+    flows_dir: Path
+    prompts_dir: Path
+    database_url: str | None
+    http_host: str
+    http_port: int
+    agi_host: str  # where the FastAGI server listens (and where Asterisk connects)
+    agi_port: int
+    ami_host: str
+    ami_port: int
+    ami_username: str
+    ami_secret: str
+    sip_port: int
+    rtp_start: int
+    rtp_end: int
+    asterisk_mode: str  # managed | external
+    asterisk_bin: str | None
+    asterisk_root: Path
+    asterisk_prompts_dir: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        run_dir = Path(env.get("BANKCC_RUN_DIR", PROJECT_ROOT / ".run"))
+        mode = env.get("ASTERISK_MODE", "managed")
+        if mode not in ("managed", "external"):
+            raise SettingsError(f"ASTERISK_MODE must be 'managed' or 'external', not {mode!r}")
+        secret = env.get("BANKCC_AMI_SECRET")
+        if not secret:
+            if mode == "external":
+                raise SettingsError("BANKCC_AMI_SECRET is required with ASTERISK_MODE=external")
+            secret = secrets.token_hex(16)  # we write manager.conf ourselves: a fresh secret each start
+        settings = cls(
+            instance=env.get("BANKCC_INSTANCE", "demo"),
+            run_dir=run_dir,
+            flows_dir=Path(env.get("BANKCC_FLOWS_DIR", PROJECT_ROOT / "flows")),
+            prompts_dir=Path(env.get("BANKCC_PROMPTS_DIR", PROJECT_ROOT / "prompts")),
+            database_url=env.get("DATABASE_URL") or None,
+            http_host=env.get("BANKCC_HTTP_HOST", "127.0.0.1"),
+            http_port=_port(env, "BANKCC_HTTP_PORT", 8080),
+            agi_host=env.get("BANKCC_AGI_HOST", "127.0.0.1"),
+            agi_port=_port(env, "BANKCC_AGI_PORT", 4573),
+            ami_host=env.get("BANKCC_AMI_HOST", "127.0.0.1"),
+            ami_port=_port(env, "BANKCC_AMI_PORT", 5038),
+            ami_username=env.get("BANKCC_AMI_USERNAME", "bankcc"),
+            ami_secret=secret,
+            sip_port=_port(env, "BANKCC_SIP_PORT", 5060),
+            rtp_start=_port(env, "BANKCC_RTP_START", 10000),
+            rtp_end=_port(env, "BANKCC_RTP_END", 10999),
+            asterisk_mode=mode,
+            asterisk_bin=env.get("ASTERISK_BIN") or None,
+            asterisk_root=Path(env.get("ASTERISK_ROOT", run_dir / "asterisk-root")),
+            asterisk_prompts_dir=env.get("ASTERISK_PROMPTS_DIR") or None,
+        )
+        if settings.rtp_start >= settings.rtp_end:
+            raise SettingsError("BANKCC_RTP_START must be below BANKCC_RTP_END")
+        return settings
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a port number, not {raw!r}") from None
+    if not 1 <= value <= 65535:
+        raise SettingsError(f"{name} must be between 1 and 65535, not {value}")
+    return value

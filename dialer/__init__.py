@@ -1,0 +1,1 @@
+"""Predictive dialer: outbound campaigns through Asterisk's AMI."""

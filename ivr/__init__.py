@@ -1,0 +1,1 @@
+"""IVR controller: FastAGI server running YAML voice-navigation flows."""

@@ -1,0 +1,1 @@
+"""FastAGI: the protocol Asterisk speaks to our IVR server."""

@@ -1,0 +1,152 @@
+"""What every flow node type shares: the spec reader, the result type, the base class.
+
+A node type is one small module under `ivr/nodes/` that subclasses `Node`,
+reads its YAML through a `NodeSpec` (so every error names file, line and
+node) and is registered by name with `@register`. The runner only knows
+this interface, so new node types never touch it.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ivr.located_yaml import LocatedMap, Location
+
+if TYPE_CHECKING:
+    from ivr.call import CallContext
+
+
+class FlowError(ValueError):
+    """A flow that cannot be used, with the place that makes it so."""
+
+    def __init__(self, location: Location, message: str, node: str | None = None):
+        where = f"{location}: node {node!r}: " if node else f"{location}: "
+        super().__init__(where + message)
+        self.location = location
+        self.node = node
+        self.message = message
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one node did: the exit it took (None ends the call), the caller's input, details."""
+
+    exit: str | None
+    input: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+_MISSING = object()
+
+
+class NodeSpec:
+    """Typed, located access to one node's YAML mapping.
+
+    Reading a key marks it as known; `finish()` then rejects any key no one
+    read, so a typo such as `promt:` is an error instead of a silent default.
+    """
+
+    def __init__(self, node_id: str, data: LocatedMap):
+        self.node_id = node_id
+        self.data = data
+        self._read: set[str] = {"type"}
+        self.exits: dict[str, str] = {}
+        self.exit_locations: dict[str, Location] = {}
+
+    def error(self, message: str, key: str | None = None) -> FlowError:
+        return FlowError(self.data.where(key), message, self.node_id)
+
+    def _get(self, key: str, default: Any) -> Any:
+        self._read.add(key)
+        if key in self.data:
+            return self.data[key]
+        if default is _MISSING:
+            raise self.error(f"missing required key {key!r}")
+        return default
+
+    def text(self, key: str, default: Any = _MISSING) -> Any:
+        value = self._get(key, default)
+        if value is not default and (not isinstance(value, str) or not value.strip()):
+            raise self.error(f"{key!r} must be a non-empty string", key)
+        return value
+
+    def number(self, key: str, default: Any = _MISSING, *, minimum: float, maximum: float) -> Any:
+        value = self._get(key, default)
+        if value is default:
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.error(f"{key!r} must be a number", key)
+        if not minimum <= value <= maximum:
+            raise self.error(f"{key!r} must be between {minimum} and {maximum}, got {value}", key)
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self._get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(f"{key!r} must be true or false", key)
+        return value
+
+    def text_list(self, key: str, default: Any = _MISSING) -> Any:
+        """A string or a non-empty list of strings (one prompt or several)."""
+        value = self._get(key, default)
+        if value is default:
+            return value
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not items or not all(isinstance(v, str) and v for v in items):
+            raise self.error(f"{key!r} must be a string or a non-empty list of strings", key)
+        return tuple(items)
+
+    def mapping(self, key: str, default: Any = _MISSING) -> Any:
+        value = self._get(key, default)
+        if value is not default and not isinstance(value, LocatedMap):
+            raise self.error(f"{key!r} must be a mapping", key)
+        return value
+
+    def exit(self, exit_name: str, target: Any, location: Location) -> None:
+        """Declare an exit of this node leading to the node named `target`."""
+        if not isinstance(target, str) or not target:
+            raise FlowError(location, f"exit {exit_name!r} must name a node", self.node_id)
+        self.exits[exit_name] = target
+        self.exit_locations[exit_name] = location
+
+    def target(self, key: str, exit_name: str | None = None, required: bool = True) -> str | None:
+        """Read `key` as the name of the node an exit leads to."""
+        value = self._get(key, _MISSING if required else None)
+        if value is None:
+            return None
+        self.exit(exit_name or key, value, self.data.where(key))
+        return value
+
+    def finish(self) -> None:
+        unknown = [k for k in self.data if k not in self._read]
+        if unknown:
+            raise self.error(f"unknown key {unknown[0]!r} for a {self.data.get('type')} node", unknown[0])
+
+
+class Node(ABC):
+    """One step of a flow. Subclasses are immutable after parsing and shared by all calls."""
+
+    type_name: ClassVar[str]
+
+    def __init__(self, node_id: str, exits: dict[str, str]):
+        self.id = node_id
+        self.exits = dict(exits)
+
+    @classmethod
+    def from_spec(cls, spec: NodeSpec) -> "Node":
+        """Read the node's keys from `spec`; declare exits with `spec.target`."""
+        node = cls._parse(spec)
+        spec.finish()
+        return node
+
+    @classmethod
+    @abstractmethod
+    def _parse(cls, spec: NodeSpec) -> "Node": ...
+
+    def prompt_ids(self) -> tuple[str, ...]:
+        """Catalogue ids of every prompt this node may play (checked at load)."""
+        return ()
+
+    @abstractmethod
+    async def run(self, call: "CallContext") -> StepResult: ...

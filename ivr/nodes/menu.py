@@ -1,0 +1,95 @@
+"""`menu`: a DTMF menu with barge-in, invalid / no-input handling and a try limit.
+
+    main_menu:
+      type: menu
+      prompt: main_menu           # interruptible: callers may press during it
+      choices: {1: card_services, 2: account_services, 0: agent}
+      timeout: 5                  # seconds to wait for a key after the prompt
+      max_tries: 3                # invalid and no-input both use up a try
+      invalid_prompt: invalid     # played after a wrong key (interruptible)
+      no_input_prompt: no_input   # played after silence (interruptible)
+      on_failure: too_many_tries  # where to go when the tries are used up
+
+Exits are the choice keys plus `failure`. A key pressed during a retry prompt
+counts as the answer to the next try, so a caller never has to wait for the
+whole menu again.
+"""
+from __future__ import annotations
+
+from ivr.call import CallContext
+from ivr.channel import ALL_KEYS
+from ivr.nodes import register
+from ivr.nodes.base import Node, NodeSpec, StepResult
+
+
+@register
+class MenuNode(Node):
+    type_name = "menu"
+
+    def __init__(self, node_id: str, exits: dict[str, str], prompts: tuple[str, ...], timeout: float,
+                 max_tries: int, invalid_prompt: str | None, no_input_prompt: str | None):
+        super().__init__(node_id, exits)
+        self.prompts = prompts
+        self.timeout = timeout
+        self.max_tries = max_tries
+        self.invalid_prompt = invalid_prompt
+        self.no_input_prompt = no_input_prompt
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(k for k in self.exits if k in ALL_KEYS)
+
+    @classmethod
+    def _parse(cls, spec: NodeSpec) -> "MenuNode":
+        prompts = spec.text_list("prompt")
+        choices = spec.mapping("choices")
+        if not choices:
+            raise spec.error("a menu needs at least one choice", "choices")
+        for key, target in choices.items():
+            if len(key) != 1 or key not in ALL_KEYS:
+                raise spec.error(f"choice {key!r} is not a single phone key (0-9, * or #)", "choices")
+            spec.exit(key, target, choices.where(key))
+        timeout = spec.number("timeout", 5, minimum=0.5, maximum=60)
+        max_tries = spec.number("max_tries", 3, minimum=1, maximum=10)
+        if not isinstance(max_tries, int):
+            raise spec.error("'max_tries' must be a whole number", "max_tries")
+        invalid_prompt = spec.text("invalid_prompt", None)
+        no_input_prompt = spec.text("no_input_prompt", None)
+        spec.target("on_failure", exit_name="failure")
+        return cls(spec.node_id, spec.exits, prompts, float(timeout), max_tries, invalid_prompt, no_input_prompt)
+
+    def prompt_ids(self) -> tuple[str, ...]:
+        extra = tuple(p for p in (self.invalid_prompt, self.no_input_prompt) if p)
+        return self.prompts + extra
+
+    async def run(self, call: CallContext) -> StepResult:
+        tries: list[dict[str, str | None]] = []
+        # A key typed ahead, or pressed during a retry prompt, answers the next try.
+        key = call.take_pending_key()
+        for attempt in range(1, self.max_tries + 1):
+            if key is None:
+                key = await self._play_menu(call)
+            if key is None:
+                key = await call.channel.wait_key(self.timeout)
+            if key is not None and key in self.choices:
+                tries.append({"key": key, "result": "chosen"})
+                return StepResult(key, input=_keys(tries), detail={"tries": tries})
+            result = "no_input" if key is None else "invalid"
+            tries.append({"key": key, "result": result})
+            key = None
+            retry_prompt = self.no_input_prompt if result == "no_input" else self.invalid_prompt
+            if attempt < self.max_tries and retry_prompt:
+                key = await call.channel.play(call.prompt(retry_prompt), ALL_KEYS)
+        return StepResult("failure", input=_keys(tries), detail={"tries": tries})
+
+    async def _play_menu(self, call: CallContext) -> str | None:
+        for prompt_id in self.prompts:
+            key = await call.channel.play(call.prompt(prompt_id), ALL_KEYS)
+            if key is not None:
+                return key
+        return None
+
+
+def _keys(tries: list[dict[str, str | None]]) -> str:
+    """The caller's keys in order, '-' for a try with no input (e.g. '7,7' or '-,2')."""
+    return ",".join(t["key"] or "-" for t in tries)

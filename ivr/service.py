@@ -1,0 +1,108 @@
+"""The IVR controller: answers each FastAGI call with the flow its route names."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from common.masking import mask_digits
+from ivr.agi.channel import AgiChannel
+from ivr.agi.server import FastAgiServer
+from ivr.agi.session import AgiSession
+from ivr.call import CallContext
+from ivr.call_log import CallLog, CallStart, MemoryCallLog
+from ivr.channel import CallerHangup, ChannelFailure
+from ivr.flow_registry import FlowRegistry
+from ivr.runner import CallOutcome, FlowRunner, utc_now
+
+log = logging.getLogger(__name__)
+
+
+class IvrService:
+    def __init__(self, flows: FlowRegistry, call_log: CallLog, asterisk_prompts_dir: str):
+        self.flows = flows
+        self.call_log = call_log
+        self.asterisk_prompts_dir = asterisk_prompts_dir.rstrip("/")
+        self.server: FastAgiServer | None = None
+        self.calls_in_progress = 0
+        self._watcher: asyncio.Task | None = None
+
+    def resolve_prompt(self, prompt_id: str, language: str) -> str:
+        return f"{self.asterisk_prompts_dir}/{language}/{prompt_id}"
+
+    async def start(self, host: str, port: int, watch_interval_s: float = 1.0) -> None:
+        self.server = FastAgiServer()
+        self._add_routes()
+        await self.server.start(host, port)
+        self._watcher = asyncio.create_task(self._watch(watch_interval_s))
+
+    async def stop(self) -> None:
+        if self._watcher:
+            self._watcher.cancel()
+        if self.server:
+            await self.server.stop()
+
+    async def _watch(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                if self.flows.reload_changed():
+                    self._add_routes()
+            except OSError as exc:
+                log.warning("flow reload: %s", exc)
+
+    def _add_routes(self) -> None:
+        for name in self.flows.flows:
+            if not self.server.has_route(name):
+                self.server.add_route(name, self.handle_call)
+
+    async def handle_call(self, session: AgiSession) -> None:
+        env = session.env
+        flow = self.flows.get(env.get("agi_network_script", ""))
+        if flow is None:  # the route exists but the flow was removed: nothing to run
+            log.error("no live flow for route %r", env.get("agi_network_script"))
+            return
+        language = env.get("agi_arg_1") or flow.default_language
+        if language not in flow.languages:
+            log.warning("flow %s has no language %r; using %s", flow.name, language, flow.default_language)
+            language = flow.default_language
+        caller = env.get("agi_callerid", "")
+        start = CallStart(channel=env.get("agi_channel", ""), unique_id=env.get("agi_uniqueid", ""),
+                          caller_id=caller if caller != "unknown" else "", dialed=env.get("agi_extension", ""),
+                          flow_name=flow.name, flow_version=flow.version, language=language, started_at=utc_now())
+        call_log = self.call_log
+        try:
+            call_id = await call_log.call_started(start)
+        except Exception:  # serve the caller even when the database is down
+            log.exception("could not record the start of a call; it runs unrecorded")
+            call_log = MemoryCallLog()
+            call_id = await call_log.call_started(start)
+        log.info("call %s from %s to %s: flow %s@%s (%s)", call_id, mask_digits(start.caller_id), start.dialed,
+                 flow.name, flow.version, language)
+        self.calls_in_progress += 1
+        outcome = CallOutcome("error", None, 0)
+        try:
+            channel = AgiChannel(session)
+            await channel.answer()
+            context = CallContext(channel, language, self.resolve_prompt)
+            outcome = await FlowRunner(flow, context, call_log, call_id).run()
+        except CallerHangup:
+            outcome = CallOutcome("caller_hangup", None, 0)
+        except ChannelFailure as exc:
+            log.error("call %s: AGI failure: %s", call_id, exc)
+            outcome = CallOutcome("channel_error", None, 0)
+        finally:
+            self.calls_in_progress -= 1
+            try:
+                await call_log.call_ended(call_id, outcome.outcome, outcome.last_node, utc_now())
+            except Exception:
+                log.exception("call %s: could not record the end of the call", call_id)
+            log.info("call %s ended: %s after %d steps", call_id, outcome.outcome, outcome.steps)
+
+
+def default_flow_registry(flows_dir: Path, prompts_dir: Path) -> FlowRegistry:
+    from ivr.prompts import PromptCatalog
+
+    registry = FlowRegistry(flows_dir, PromptCatalog.load(prompts_dir / "catalog.yaml"))
+    registry.load_all()
+    return registry
