@@ -116,7 +116,7 @@ class AsteriskInstance:
             "SPOOL_DIR": f"{self.base}/spool", "DB_DIR": f"{self.base}/db",
             "SIP_BIND": "127.0.0.1", "SIP_PORT": str(s.sip_port),
             "RTP_START": str(s.rtp_start), "RTP_END": str(s.rtp_end),
-            "AMI_BIND": "127.0.0.1", "AMI_PORT": str(s.ami_port),
+            "AMI_BIND": "127.0.0.1", "AMI_PORT": str(s.ami_port), "AMI_PERMIT": "127.0.0.1/255.255.255.255",
             "AMI_USER": s.ami_username, "AMI_SECRET": s.ami_secret,
             "AGI_HOST": s.agi_host, "AGI_PORT": str(s.agi_port),
             "SOFTPHONE_PASSWORD": os.environ.get("BANKCC_SOFTPHONE_PASSWORD", "softphone-demo"),

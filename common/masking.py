@@ -12,19 +12,21 @@ import re
 # A digit run, optionally with a leading + and groups of 3+ digits joined by a
 # single space or dash ("138 1234 5678", "4111-1111-1111-1111"). Dates and
 # times fail the 3-digit group rule; `_is_sensitive` decides the rest.
-_CANDIDATE = re.compile(r"\+?\d+(?:[ -]\d{3,})*")
+# Digits that belong to a decimal such as Asterisk's unique id "1700000000.12"
+# are left alone: they identify calls, not people.
+_CANDIDATE = re.compile(r"(?<![\d.])\+?\d+(?:[ -]\d{3,})*(?!\d|\.\d)")
 
 
 def _is_sensitive(text: str) -> bool:
-    """7+ digits in one run (any phone or card number), or 10+ when written in groups.
+    """7+ digits in one run (any phone or card number), or 8+ when written in groups.
 
-    Grouped numbers need more digits so log fragments such as an HTTP status
-    followed by a byte count ("200 1413") stay readable; every real phone or
-    card number written in groups has at least 10 digits.
+    Grouped numbers need one more digit so log fragments such as an HTTP
+    status followed by a byte count ("200 1413") stay readable; the shortest
+    dialable numbers written in groups (local landlines, "8888-9999") have 8.
     """
     digits = sum(ch.isdigit() for ch in text)
     grouped = " " in text or "-" in text
-    return digits >= (10 if grouped else 7)
+    return digits >= (8 if grouped else 7)
 
 
 def mask_digits(value: str, keep_last: int = 4) -> str:
@@ -53,9 +55,18 @@ class MaskingFilter(logging.Filter):
     masked text, whatever argument types the caller used.
     """
 
+    _formatter = logging.Formatter()
+
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # bad format args: let logging report it as it always does
+            return True
         masked = mask_numbers(message)
         if masked != message or record.args:
             record.msg, record.args = masked, None
+        # Tracebacks are formatted after filters run; format and mask them now
+        # (formatters reuse a record's exc_text instead of formatting again).
+        if record.exc_info and not record.exc_text:
+            record.exc_text = mask_numbers(self._formatter.formatException(record.exc_info))
         return True

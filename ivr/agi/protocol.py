@@ -76,6 +76,8 @@ def key_from_result(result: int) -> str | None:
     """STREAM FILE / WAIT FOR DIGIT return the pressed key as its ASCII code, 0 for none."""
     if result == 0:
         return None
+    if not 0 < result < 128:
+        raise AgiProtocolError(f"AGI returned {result}, which is not a phone key")
     key = chr(result)
     if key not in "0123456789*#ABCD":
         raise AgiProtocolError(f"AGI returned {result}, which is not a phone key")

@@ -67,7 +67,7 @@ class AgiSession:
             async with asyncio.timeout(timeout_s):
                 return await self._read_response()
         except TimeoutError:
-            raise AgiProtocolError(f"no AGI response to {command.split(' ')[0]!r} within {timeout_s:.0f} s") from None
+            raise AgiProtocolError(f"no AGI response to {command.split(' ')[0]!r} within {timeout_s:g} s") from None
 
     async def _read_response(self) -> AgiResponse:
         while True:

@@ -7,6 +7,7 @@ this interface, so new node types never touch it.
 """
 from __future__ import annotations
 
+import difflib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -62,6 +63,9 @@ class NodeSpec:
         if key in self.data:
             return self.data[key]
         if default is _MISSING:
+            typo = difflib.get_close_matches(key, [k for k in self.data if k not in self._read], n=1)
+            if typo:
+                raise self.error(f"unknown key {typo[0]!r} (did you mean {key!r}?)", typo[0])
             raise self.error(f"missing required key {key!r}")
         return default
 

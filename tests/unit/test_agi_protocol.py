@@ -135,9 +135,6 @@ def test_key_from_result_rejects_non_keys(result):
         key_from_result(result)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "key_from_result calls chr(result) unguarded: a negative or > 0x10FFFF result raises "
-    "ValueError ('chr() arg not in range') instead of AgiProtocolError"))
 @pytest.mark.parametrize("result", [-1, -2, 0x110000])
 def test_key_from_result_out_of_chr_range_is_a_protocol_error(result):
     with pytest.raises(AgiProtocolError):

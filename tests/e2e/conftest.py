@@ -1,0 +1,173 @@
+"""End-to-end fixtures: the real service (subprocess), a real Asterisk, a real PostgreSQL.
+
+Nothing here is mocked. The service runs exactly as `make run` runs it, on
+free ports and its own Asterisk instance so it can live beside a demo.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from common.asterisk import find_install
+from common.config import PROJECT_ROOT, Settings
+from common.postgres import embedded_database_url
+
+pytestmark = pytest.mark.e2e
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def query(dsn: str, sql: str, *args):
+    async def run():
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await conn.fetch(sql, *args)
+        finally:
+            await conn.close()
+    return asyncio.run(run())
+
+
+def http_json(url: str, timeout: float = 5.0) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+@pytest.fixture(scope="session")
+def asterisk_available() -> None:
+    if find_install(Settings.from_env()) is None:
+        pytest.fail("no Asterisk on this machine: run `make asterisk` (the e2e tests need a real one)")
+    if shutil.which("sipp") is None:
+        pytest.fail("sipp is missing: apt-get install sip-tester (or `make system-deps`)")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    """A fresh database for this test session, on DATABASE_URL's server or an embedded one."""
+    server = os.environ.get("DATABASE_URL") or embedded_database_url(PROJECT_ROOT / ".run" / "test-pgdata")
+    name = f"bankcc_test_{uuid.uuid4().hex[:8]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(server)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@dataclass
+class RunningService:
+    process: subprocess.Popen
+    env: dict[str, str]
+    database_url: str
+    flows_dir: Path
+    log_path: Path
+
+    @property
+    def sip_port(self) -> int:
+        return int(self.env["BANKCC_SIP_PORT"])
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.env['BANKCC_HTTP_PORT']}"
+
+    def health(self) -> dict:
+        return http_json(self.http + "/health")[1]
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_call(self, caller: str, timeout_s: float = 30.0) -> tuple[asyncpg.Record, list[asyncpg.Record]]:
+        """The finished call from `caller`, and its steps in order."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            rows = query(self.database_url, "SELECT * FROM calls WHERE caller_id = $1 ORDER BY id DESC LIMIT 1", caller)
+            if rows and rows[0]["outcome"] is not None:
+                steps = query(self.database_url, "SELECT * FROM call_steps WHERE call_id = $1 ORDER BY seq",
+                              rows[0]["id"])
+                return rows[0], steps
+            time.sleep(0.2)
+        raise AssertionError(f"no finished call from {caller} within {timeout_s} s; service log:\n{self.log_text()[-3000:]}")
+
+
+def start_service(env_overrides: dict[str, str], log_path: Path, database_url: str, flows_dir: Path,
+                  wait_for: callable, timeout_s: float = 90.0) -> RunningService:
+    env = {**os.environ, "DATABASE_URL": database_url, "BANKCC_FLOWS_DIR": str(flows_dir), **env_overrides}
+    log_file = open(log_path, "wb")
+    process = subprocess.Popen([sys.executable, "-m", "common.cli", "run"], cwd=PROJECT_ROOT, env=env,
+                               stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    service = RunningService(process, env, database_url, flows_dir, log_path)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"service exited with {process.returncode}:\n{service.log_text()[-4000:]}")
+        try:
+            if wait_for(service.health()):
+                return service
+        except OSError:
+            pass
+        time.sleep(0.3)
+    stop_service(service)
+    raise AssertionError(f"service not ready within {timeout_s} s:\n{service.log_text()[-4000:]}")
+
+
+def stop_service(service: RunningService) -> None:
+    if service.process.poll() is None:
+        service.process.send_signal(signal.SIGINT)
+        try:
+            service.process.wait(30)
+        except subprocess.TimeoutExpired:
+            service.process.kill()
+            service.process.wait(5)
+
+
+def service_ports(instance: str) -> dict[str, str]:
+    rtp = 20000 + (os.getpid() % 200) * 100  # a private RTP range per test run
+    return {"BANKCC_INSTANCE": instance, "BANKCC_SIP_PORT": str(free_udp_port()),
+            "BANKCC_AMI_PORT": str(free_tcp_port()), "BANKCC_AGI_PORT": str(free_tcp_port()),
+            "BANKCC_HTTP_PORT": str(free_tcp_port()), "BANKCC_RTP_START": str(rtp),
+            "BANKCC_RTP_END": str(rtp + 99)}
+
+
+@pytest.fixture(scope="session")
+def service(asterisk_available, database_url, tmp_path_factory) -> RunningService:
+    """The whole service with a managed Asterisk, on a private copy of flows/ (tests edit it)."""
+    flows_dir = tmp_path_factory.mktemp("flows")
+    for flow in (PROJECT_ROOT / "flows").glob("*.yaml"):
+        shutil.copy2(flow, flows_dir / flow.name)
+    env = service_ports(f"e2e-{os.getpid()}")
+    running = start_service(env, tmp_path_factory.mktemp("service") / "service.log", database_url, flows_dir,
+                            lambda h: h.get("status") == "ok")
+    yield running
+    stop_service(running)
