@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from datetime import datetime, timezone
+from typing import Any, Callable
 
 from ivr.channel import Channel
 
@@ -10,15 +11,33 @@ from ivr.channel import Channel
 PromptResolver = Callable[[str, str], str]
 
 
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Services:
+    """Per-process dependencies nodes may use; one instance shared by all calls."""
+
+    clock: Callable[[], datetime] = utc_now
+    http: Any = None  # back-end client for `http` nodes (ivr.backend)
+
+
 @dataclass
 class CallContext:
     channel: Channel
     language: str
     resolve_prompt: PromptResolver
-    variables: dict[str, str] = field(default_factory=dict)
+    # Flow variables. Built-ins set by the IVR service: caller, dialed, channel, unique_id.
+    variables: dict[str, Any] = field(default_factory=dict)
+    services: Services = field(default_factory=Services)
     # Keys pressed during an interruptible prompt, kept for the next node to read
     # (type-ahead: a caller who knows the menu need not wait for it).
     pending_keys: str = ""
+    # Node ids walked so far (for the agent's screen pop on transfer).
+    path: list[str] = field(default_factory=list)
+    # Variables whose values must never appear in logs or step records (card numbers, PINs).
+    secret_variables: set[str] = field(default_factory=set)
 
     def prompt(self, prompt_id: str) -> str:
         return self.resolve_prompt(prompt_id, self.language)

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable
 
-from ivr.call import CallContext
+from ivr.call import CallContext, utc_now
 from ivr.call_log import CallLog, StepRecord
 from ivr.channel import CallerHangup, ChannelFailure
 from ivr.flow import Flow
@@ -34,8 +34,6 @@ class CallOutcome:
     steps: int
 
 
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class FlowRunner:
@@ -54,6 +52,7 @@ class FlowRunner:
         outcome = "error"
         while node_id is not None and seq < MAX_STEPS:
             node = self.flow.node(node_id)
+            self.call.path.append(node_id)
             seq += 1
             last = node_id
             started = self.clock()

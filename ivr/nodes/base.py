@@ -132,6 +132,10 @@ class Node(ABC):
     """One step of a flow. Subclasses are immutable after parsing and shared by all calls."""
 
     type_name: ClassVar[str]
+    # JSON Schema of this type's own keys ("properties", "required"). The common
+    # keys (type, on_error) are added by `ivr.schema`, which builds the flow
+    # schema for editors from these.
+    schema: ClassVar[dict[str, Any]] = {"properties": {}, "required": []}
 
     def __init__(self, node_id: str, exits: dict[str, str]):
         self.id = node_id

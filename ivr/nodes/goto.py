@@ -14,6 +14,7 @@ from ivr.nodes.base import Node, NodeSpec, StepResult
 @register
 class GotoNode(Node):
     type_name = "goto"
+    schema = {"properties": {"target": {"type": "string"}}, "required": ["target"]}
 
     @classmethod
     def _parse(cls, spec: NodeSpec) -> "GotoNode":

@@ -14,6 +14,7 @@ from ivr.nodes.base import Node, NodeSpec, StepResult
 @register
 class HangupNode(Node):
     type_name = "hangup"
+    schema = {"properties": {"reason": {"type": "string", "default": "completed"}}, "required": []}
 
     def __init__(self, node_id: str, exits: dict[str, str], reason: str):
         super().__init__(node_id, exits)

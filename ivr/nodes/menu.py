@@ -25,6 +25,19 @@ from ivr.nodes.base import Node, NodeSpec, StepResult
 @register
 class MenuNode(Node):
     type_name = "menu"
+    schema = {
+        "properties": {
+            "prompt": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]},
+            "choices": {"type": "object", "propertyNames": {"pattern": "^[0-9*#]$"},
+                        "additionalProperties": {"type": "string"}, "minProperties": 1},
+            "timeout": {"type": "number", "minimum": 0.5, "maximum": 60, "default": 5},
+            "max_tries": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3},
+            "invalid_prompt": {"type": "string"},
+            "no_input_prompt": {"type": "string"},
+            "on_failure": {"type": "string"},
+        },
+        "required": ["prompt", "choices", "on_failure"],
+    }
 
     def __init__(self, node_id: str, exits: dict[str, str], prompts: tuple[str, ...], timeout: float,
                  max_tries: int, invalid_prompt: str | None, no_input_prompt: str | None):

@@ -17,6 +17,15 @@ from ivr.nodes.base import Node, NodeSpec, StepResult
 @register
 class PlayNode(Node):
     type_name = "play"
+    schema = {
+        "properties": {
+            "prompt": {"type": "string", "description": "prompt id from prompts/catalog.yaml"},
+            "prompts": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            "interruptible": {"type": "boolean", "default": False},
+            "next": {"type": "string", "description": "node to go to afterwards"},
+        },
+        "required": ["next"],
+    }
 
     def __init__(self, node_id: str, exits: dict[str, str], prompts: tuple[str, ...], interruptible: bool):
         super().__init__(node_id, exits)
