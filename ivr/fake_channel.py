@@ -22,6 +22,7 @@ class ScriptedChannel:
     answered: bool = False
     hung_up: bool = False
     variables: dict[str, str] = field(default_factory=dict)
+    continued_at: tuple[str, str, int] | None = None
 
     def _next_key(self) -> str | None:
         if self.keys:
@@ -45,6 +46,9 @@ class ScriptedChannel:
 
     async def set_variable(self, name: str, value: str) -> None:
         self.variables[name] = value
+
+    async def continue_in_dialplan(self, context: str, extension: str, priority: int = 1) -> None:
+        self.continued_at = (context, extension, priority)
 
     async def hangup(self) -> None:
         self.hung_up = True

@@ -41,6 +41,8 @@ class Flow:
     default_language: str
     start: str
     nodes: dict[str, Node]
+    locations: dict[str, Location]  # where each node is defined, for tools that report on nodes
+    text: str  # the source, kept so every deployed version can be stored and rolled back to
 
     def node(self, node_id: str) -> Node:
         return self.nodes[node_id]
@@ -94,9 +96,14 @@ def parse_flow(text: str, file: str, catalogue: PromptCatalogue | None = None) -
             if target not in nodes:
                 raise FlowError(exit_locations[node_id][exit_name],
                                 f"exit {exit_name!r} leads to missing node {target!r}", node_id)
+    for node_id, node in nodes.items():
+        problem = node.check(languages)
+        if problem:
+            raise FlowError(raw_nodes[node_id].location, problem, node_id)
     if catalogue is not None:
         _check_prompts(nodes, raw_nodes, languages, catalogue)
-    return Flow(name, file, flow_version(text), languages, default_language, start, nodes)
+    locations = {node_id: raw_nodes.where(node_id) for node_id in nodes}
+    return Flow(name, file, flow_version(text), languages, default_language, start, nodes, locations, text)
 
 
 def _required_text(doc: LocatedMap, key: str) -> str:

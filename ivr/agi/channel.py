@@ -35,6 +35,12 @@ class AgiChannel:
     async def set_variable(self, name: str, value: str) -> None:
         await self.session.command(f"SET VARIABLE {name} {quote_arg(value)}")
 
+    async def continue_in_dialplan(self, context: str, extension: str, priority: int = 1) -> None:
+        # Takes effect when our AGI script ends: Asterisk continues the dialplan there.
+        await self.session.command(f"SET CONTEXT {context}")
+        await self.session.command(f"SET EXTENSION {extension}")
+        await self.session.command(f"SET PRIORITY {priority}")
+
     async def hangup(self) -> None:
         if self.session.hung_up:
             return

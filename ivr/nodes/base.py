@@ -31,11 +31,19 @@ class FlowError(ValueError):
 
 @dataclass(frozen=True)
 class StepResult:
-    """What one node did: the exit it took (None ends the call), the caller's input, details."""
+    """What one node did: the exit it took, the caller's input (masked if secret), details.
+
+    `exit=None` ends the call with `outcome` (e.g. completed, transferred).
+    `call_flow` runs another flow first and continues at `exit` when it
+    returns; `returns` ends the current subflow.
+    """
 
     exit: str | None
     input: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    outcome: str = "completed"
+    call_flow: str | None = None
+    returns: bool = False
 
 
 _MISSING = object()
@@ -68,6 +76,10 @@ class NodeSpec:
                 raise self.error(f"unknown key {typo[0]!r} (did you mean {key!r}?)", typo[0])
             raise self.error(f"missing required key {key!r}")
         return default
+
+    def value(self, key: str, default: Any = _MISSING) -> Any:
+        """The raw YAML value of `key`, for node types that validate it themselves."""
+        return self._get(key, default)
 
     def text(self, key: str, default: Any = _MISSING) -> Any:
         value = self._get(key, default)
@@ -155,6 +167,27 @@ class Node(ABC):
     def prompt_ids(self) -> tuple[str, ...]:
         """Catalogue ids of every prompt this node may play (checked at load)."""
         return ()
+
+    def reads(self) -> frozenset[str]:
+        """Variables this node reads (the linter reports ones no node sets)."""
+        return frozenset()
+
+    def writes(self) -> frozenset[str]:
+        """Variables this node sets."""
+        return frozenset()
+
+    def calls_flows(self) -> tuple[str, ...]:
+        """Names of other flows this node runs (checked against the live flows)."""
+        return ()
+
+    def check(self, languages: tuple[str, ...]) -> str | None:
+        """A problem with this node in the context of its flow, or None."""
+        return None
+
+    @property
+    def ends_call(self) -> bool:
+        """True for nodes after which the flow has nowhere to go (hangup, transfer, return)."""
+        return not self.exits or set(self.exits) == {"error"}
 
     @abstractmethod
     async def run(self, call: "CallContext") -> StepResult: ...
