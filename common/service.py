@@ -67,7 +67,7 @@ class Service:
             prompts_for_asterisk = s.asterisk_prompts_dir or str(s.prompts_dir)
             self.listening["asterisk"] = f"external, AMI {s.ami_host}:{s.ami_port}"
 
-        self.ivr = IvrService(flows, PgCallLog(self.pool), prompts_for_asterisk)
+        self.ivr = IvrService(flows, PgCallLog(self.pool), prompts_for_asterisk, pool=self.pool)
         await self.ivr.start(s.agi_host, s.agi_port)
         self.listening["fastagi"] = f"agi://{s.agi_host}:{s.agi_port}/ (flows: {', '.join(sorted(flows.flows))})"
 

@@ -5,24 +5,31 @@ import asyncio
 import logging
 from pathlib import Path
 
+import asyncpg
+
 from common.masking import mask_digits
 from ivr.agi.channel import AgiChannel
 from ivr.agi.server import FastAgiServer
 from ivr.agi.session import AgiSession
-from ivr.call import CallContext
+from ivr import flow_store
+from ivr.call import CallContext, Services
 from ivr.call_log import CallLog, CallStart, MemoryCallLog
 from ivr.channel import CallerHangup, ChannelFailure
 from ivr.flow_registry import FlowRegistry
-from ivr.runner import CallOutcome, FlowRunner, utc_now
+from ivr.call import utc_now
+from ivr.runner import CallOutcome, FlowRunner
 
 log = logging.getLogger(__name__)
 
 
 class IvrService:
-    def __init__(self, flows: FlowRegistry, call_log: CallLog, asterisk_prompts_dir: str):
+    def __init__(self, flows: FlowRegistry, call_log: CallLog, asterisk_prompts_dir: str,
+                 services: Services | None = None, pool: asyncpg.Pool | None = None):
         self.flows = flows
         self.call_log = call_log
         self.asterisk_prompts_dir = asterisk_prompts_dir.rstrip("/")
+        self.services = services or Services()
+        self.pool = pool  # where flow versions are recorded (None: not recorded)
         self.server: FastAgiServer | None = None
         self.calls_in_progress = 0
         self._watcher: asyncio.Task | None = None
@@ -33,6 +40,8 @@ class IvrService:
     async def start(self, host: str, port: int, watch_interval_s: float = 1.0) -> None:
         self.server = FastAgiServer()
         self._add_routes()
+        for flow in self.flows.flows.values():
+            await self._record(flow_store.record_live, flow)
         await self.server.start(host, port)
         self._watcher = asyncio.create_task(self._watch(watch_interval_s))
 
@@ -46,10 +55,28 @@ class IvrService:
         while True:
             await asyncio.sleep(interval_s)
             try:
-                if self.flows.reload_changed():
-                    self._add_routes()
-            except OSError as exc:
+                report = self.flows.reload_changed()
+            except OSError as exc:  # a file vanished mid-read: try again next round
                 log.warning("flow reload: %s", exc)
+                continue
+            self._add_routes()
+            for flow in report.live:
+                await self._record(flow_store.record_live, flow)
+            for rejected in report.rejected:
+                await self._record(flow_store.record_rejected, rejected.flow_name, rejected.version, rejected.error)
+
+    async def _record(self, store_function, *args) -> None:
+        """Write to the flow history; a database hiccup must not stop hot reload."""
+        if self.pool is None:
+            return
+        try:
+            await store_function(self.pool, *args, by=self.deployer)
+        except Exception:
+            log.exception("could not record flow history")
+
+    @property
+    def deployer(self) -> str:
+        return f"file-watcher:{flow_store.default_actor()}"
 
     def _add_routes(self) -> None:
         for name in self.flows.flows:
@@ -67,8 +94,9 @@ class IvrService:
             log.warning("flow %s has no language %r; using %s", flow.name, language, flow.default_language)
             language = flow.default_language
         caller = env.get("agi_callerid", "")
+        caller = caller if caller != "unknown" else ""
         start = CallStart(channel=env.get("agi_channel", ""), unique_id=env.get("agi_uniqueid", ""),
-                          caller_id=caller if caller != "unknown" else "", dialed=env.get("agi_extension", ""),
+                          caller_id=caller, dialed=env.get("agi_extension", ""),
                           flow_name=flow.name, flow_version=flow.version, language=language, started_at=utc_now())
         call_log = self.call_log
         try:
@@ -84,8 +112,12 @@ class IvrService:
         try:
             channel = AgiChannel(session)
             await channel.answer()
-            context = CallContext(channel, language, self.resolve_prompt)
-            outcome = await FlowRunner(flow, context, call_log, call_id).run()
+            variables = {"caller": caller, "dialed": start.dialed, "channel": start.channel,
+                         "unique_id": start.unique_id, "language": language, "call_id": call_id}
+            context = CallContext(channel, language, self.resolve_prompt, variables, self.services)
+            runner = FlowRunner(flow, context, call_log, call_id, clock=self.services.clock,
+                                flows=self.flows.snapshot())
+            outcome = await runner.run()
         except CallerHangup:
             outcome = CallOutcome("caller_hangup", None, 0)
         except ChannelFailure as exc:
