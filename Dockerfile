@@ -5,6 +5,7 @@ COPY pyproject.toml README.md ./
 COPY common/ common/
 COPY ivr/ ivr/
 COPY dialer/ dialer/
+COPY examples/ examples/
 RUN pip install --no-cache-dir .
 COPY flows/ flows/
 COPY prompts/ prompts/

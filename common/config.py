@@ -11,6 +11,9 @@ at existing parts instead:
   ASTERISK_PROMPTS_DIR    where Asterisk finds prompts/ (external mode)
   BANKCC_AMI_HOST/PORT/USERNAME/SECRET, BANKCC_AGI_HOST/PORT, BANKCC_HTTP_HOST/PORT,
   BANKCC_SIP_PORT, BANKCC_RTP_START/END, BANKCC_INSTANCE, BANKCC_RUN_DIR
+  BANK_API_URL, BANK_API_TOKEN  the bank's back-end for `http` nodes (default: the demo stub,
+                          examples/bank_backend.py, started in-process on BANKCC_BANK_STUB_PORT)
+  BANKCC_BACKENDS_FILE    named back-ends (default flows/backends/backends.yaml)
 """
 from __future__ import annotations
 
@@ -49,6 +52,9 @@ class Settings:
     asterisk_bin: str | None
     asterisk_root: Path
     asterisk_prompts_dir: str | None
+    bank_api_url: str | None  # None: run the demo bank stub
+    bank_stub_port: int
+    backends_file: Path
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -83,6 +89,9 @@ class Settings:
             asterisk_bin=env.get("ASTERISK_BIN") or None,
             asterisk_root=Path(env.get("ASTERISK_ROOT", run_dir / "asterisk-root")),
             asterisk_prompts_dir=env.get("ASTERISK_PROMPTS_DIR") or None,
+            bank_api_url=env.get("BANK_API_URL") or None,
+            bank_stub_port=_port(env, "BANKCC_BANK_STUB_PORT", 8090),
+            backends_file=Path(env.get("BANKCC_BACKENDS_FILE", PROJECT_ROOT / "flows" / "backends" / "backends.yaml")),
         )
         if settings.rtp_start >= settings.rtp_end:
             raise SettingsError("BANKCC_RTP_START must be below BANKCC_RTP_END")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,8 @@ from common.config import Settings
 from common.http_app import HealthSources, build_app
 from common.postgres import embedded_database_url
 from dialer.ami import AmiClient
+from ivr.backend import BackendClient, BackendConfig, BackendConfigError
+from ivr.call import Services
 from ivr.call_log import PgCallLog
 from ivr.nodes import FlowError
 from ivr.service import IvrService, default_flow_registry
@@ -41,6 +44,8 @@ class Service:
     ivr: IvrService | None = None
     ami: AmiClient | None = None
     http: web.AppRunner | None = None
+    backend: BackendClient | None = None
+    bank_stub: Any = None  # examples.bank_backend.RunningStub when the demo stub runs
     listening: dict[str, str] = field(default_factory=dict)
 
     async def start(self) -> None:
@@ -67,7 +72,9 @@ class Service:
             prompts_for_asterisk = s.asterisk_prompts_dir or str(s.prompts_dir)
             self.listening["asterisk"] = f"external, AMI {s.ami_host}:{s.ami_port}"
 
-        self.ivr = IvrService(flows, PgCallLog(self.pool), prompts_for_asterisk, pool=self.pool)
+        self.backend = BackendClient(await self._backend_config())
+        services = Services(http=self.backend)
+        self.ivr = IvrService(flows, PgCallLog(self.pool), prompts_for_asterisk, services, pool=self.pool)
         await self.ivr.start(s.agi_host, s.agi_port)
         self.listening["fastagi"] = f"agi://{s.agi_host}:{s.agi_port}/ (flows: {', '.join(sorted(flows.flows))})"
 
@@ -80,6 +87,18 @@ class Service:
         await web.TCPSite(self.http, s.http_host, s.http_port).start()
         self.listening["http"] = f"http://{s.http_host}:{s.http_port}/ (/health, /version, /api/v1/)"
 
+    async def _backend_config(self) -> BackendConfig:
+        """Named back-ends for `http` nodes; without BANK_API_URL, the demo bank stub stands in."""
+        s = self.settings
+        env = dict(os.environ)
+        if s.bank_api_url is None:
+            from examples.bank_backend import create_app, serve
+
+            self.bank_stub = await serve(create_app(), "127.0.0.1", s.bank_stub_port)
+            env["BANK_API_URL"] = self.bank_stub.url
+            self.listening["bank-stub"] = f"{env['BANK_API_URL']} (demo back-end: examples/bank_backend.py)"
+        return BackendConfig.load(s.backends_file, env=env)
+
     async def stop(self) -> None:
         if self.http:
             await self.http.cleanup()
@@ -87,6 +106,10 @@ class Service:
             self.ami.close()
         if self.ivr:
             await self.ivr.stop()
+        if self.backend:  # after the IVR: calls still finishing may need it
+            await self.backend.close()
+        if self.bank_stub:
+            await self.bank_stub.close()
         if self.asterisk:
             await asyncio.to_thread(self.asterisk.stop)
         if self.pool:
@@ -123,7 +146,7 @@ async def serve(settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await service.start()
-    except (StartupError, AsteriskError, FlowError) as exc:
+    except (StartupError, AsteriskError, FlowError, BackendConfigError, OSError) as exc:
         log.error("cannot start: %s", exc)
         await service.stop()
         return 1

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import threading
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 from dataclasses import dataclass
@@ -155,18 +156,63 @@ def stop_service(service: RunningService) -> None:
 def service_ports(instance: str) -> dict[str, str]:
     rtp = 20000 + (os.getpid() % 200) * 100  # a private RTP range per test run
     return {"BANKCC_INSTANCE": instance, "BANKCC_SIP_PORT": str(free_udp_port()),
+            "BANKCC_BANK_STUB_PORT": str(free_tcp_port()),
             "BANKCC_AMI_PORT": str(free_tcp_port()), "BANKCC_AGI_PORT": str(free_tcp_port()),
             "BANKCC_HTTP_PORT": str(free_tcp_port()), "BANKCC_RTP_START": str(rtp),
             "BANKCC_RTP_END": str(rtp + 99)}
 
 
+class BankStub:
+    """The bank back-end stub, served from a thread of the test process so tests can switch faults."""
+
+    def __init__(self) -> None:
+        from examples.bank_backend import create_app
+
+        self.port = free_tcp_port()
+        self.app = create_app()
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self.thread = threading.Thread(target=self._serve, args=(ready,), daemon=True)
+        self.thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("bank stub did not start")
+
+    def _serve(self, ready: threading.Event) -> None:
+        from examples.bank_backend import serve
+
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(serve(self.app, "127.0.0.1", self.port))
+        ready.set()
+        self.loop.run_forever()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def set_fault(self, fault: str | None) -> None:
+        from examples.bank_backend import STATE
+
+        self.app[STATE].fault = fault
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
 @pytest.fixture(scope="session")
-def service(asterisk_available, database_url, tmp_path_factory) -> RunningService:
+def bank_stub() -> BankStub:
+    stub = BankStub()
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture(scope="session")
+def service(asterisk_available, database_url, bank_stub, tmp_path_factory) -> RunningService:
     """The whole service with a managed Asterisk, on a private copy of flows/ (tests edit it)."""
     flows_dir = tmp_path_factory.mktemp("flows")
-    for flow in (PROJECT_ROOT / "flows").glob("*.yaml"):
-        shutil.copy2(flow, flows_dir / flow.name)
-    env = service_ports(f"e2e-{os.getpid()}")
+    shutil.copytree(PROJECT_ROOT / "flows", flows_dir, dirs_exist_ok=True)
+    env = {**service_ports(f"e2e-{os.getpid()}"), "BANK_API_URL": bank_stub.url,
+           "BANKCC_BACKENDS_FILE": str(flows_dir / "backends" / "backends.yaml")}
     running = start_service(env, tmp_path_factory.mktemp("service") / "service.log", database_url, flows_dir,
                             lambda h: h.get("status") == "ok")
     yield running
