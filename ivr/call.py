@@ -42,6 +42,15 @@ class CallContext:
     def prompt(self, prompt_id: str) -> str:
         return self.resolve_prompt(prompt_id, self.language)
 
+    def assign(self, assignments) -> None:
+        """Apply `(name, Expression)` pairs; a value computed from a secret is secret too."""
+        from ivr.expr import apply_assignments
+
+        apply_assignments(assignments, self.variables)
+        for name, expression in assignments:
+            if expression.names & self.secret_variables:
+                self.secret_variables.add(name)
+
     def take_pending_key(self) -> str | None:
         if not self.pending_keys:
             return None

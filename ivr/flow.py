@@ -9,7 +9,8 @@
       ...
 
 Any node may add `on_error: <node>` to continue there if the node fails
-(e.g. a prompt that cannot be played) instead of ending the call.
+(e.g. a prompt that cannot be played) instead of ending the call, and
+`set: {variable: expression}` to set variables once it has succeeded.
 """
 from __future__ import annotations
 
@@ -132,7 +133,9 @@ def _parse_node(node_id: str, raw: object, where: Location) -> tuple[Node, dict[
                         node_id)
     spec = NodeSpec(node_id, raw)
     spec.target("on_error", exit_name="error", required=False)
+    after_set = spec.assignments("set", ())
     node = node_type.from_spec(spec)
+    node.after_set = after_set
     return node, spec.exit_locations
 
 

@@ -56,30 +56,48 @@ def can_finish(flow: Flow) -> set[str]:
     return done
 
 
+def node_reads(node) -> frozenset[str]:
+    return node.reads().union(*(expression.names for _, expression in node.after_set))
+
+
+def node_writes(node) -> frozenset[str]:
+    return node.writes() | {name for name, _ in node.after_set}
+
+
+def writes_of(flow: Flow, flows: dict[str, Flow], _seen: frozenset[str] = frozenset()) -> set[str]:
+    """Variables a flow may set, including through the subflows it calls."""
+    written: set[str] = set()
+    for node in flow.nodes.values():
+        written |= node_writes(node)
+        for name in node.calls_flows():
+            if name in flows and name not in _seen:
+                written |= writes_of(flows[name], flows, _seen | {flow.name})
+    return written
+
+
 def lint_flow(flow: Flow, *, audio_missing: set[tuple[str, str]] = frozenset(),
-              known_flows: set[str] | None = None, queues: set[str] | None = None) -> list[Finding]:
+              known_flows: dict[str, Flow] | None = None, queues: set[str] | None = None) -> list[Finding]:
     findings: list[Finding] = []
     where = flow.locations
     live = reachable(flow)
     finishing = can_finish(flow)
-    written = set(BUILTIN_VARIABLES)
-    for node in flow.nodes.values():
-        written |= node.writes()
+    written = BUILTIN_VARIABLES | writes_of(flow, known_flows or {})
     for node_id, node in flow.nodes.items():
         at = where[node_id]
         if node_id not in live:
             findings.append(Finding(at, f"unreachable from the start node {flow.start!r}", node_id))
         elif node_id not in finishing:
             findings.append(Finding(at, "loop without a way out: no path from here ends the call", node_id))
+        retries = getattr(node, "max_tries", 1) > 1  # retry prompts play between tries only
         for attr, what in (("invalid_prompt", "invalid-key"), ("no_input_prompt", "no-input")):
-            if hasattr(node, attr) and getattr(node, attr) is None:
+            if retries and hasattr(node, attr) and getattr(node, attr) is None:
                 findings.append(Finding(at, f"no {what} handling: set '{attr}'", node_id))
         for prompt_id in node.prompt_ids():
             for language in flow.languages:
                 if (prompt_id, language) in audio_missing:
                     findings.append(Finding(at, f"prompt {prompt_id!r} has no {language} audio "
                                                 f"(run python -m ivr.render_prompts)", node_id))
-        for name in sorted(node.reads() - written):
+        for name in sorted(node_reads(node) - written):
             findings.append(Finding(at, f"variable {name!r} is read but no node sets it", node_id))
         if known_flows is not None:
             for name in node.calls_flows():
@@ -99,7 +117,12 @@ def asterisk_queues(queues_conf: Path) -> set[str]:
 
 def lint_files(paths: list[Path], catalogue, flows_dir: Path, queues_conf: Path) -> list[Finding]:
     """Lint each file; a file that does not parse yields its parse error as the finding."""
-    known = {p.stem for p in flows_dir.glob("*.yaml")} | {p.stem for p in paths}
+    known: dict[str, Flow] = {}
+    for path in {*flows_dir.glob("*.yaml"), *paths}:
+        try:
+            known[path.stem] = load_flow(path, catalogue)
+        except (FlowError, OSError):
+            pass  # reported below if it is one of the files being linted
     missing = set(catalogue.missing_audio()) if catalogue is not None else set()
     queues = asterisk_queues(queues_conf) if queues_conf.exists() else None
     findings: list[Finding] = []

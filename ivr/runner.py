@@ -65,6 +65,8 @@ class FlowRunner:
             started = self.clock()
             try:
                 result = await node.run(self.call)
+                if node.after_set:
+                    self.call.assign(node.after_set)
                 if result.call_flow is not None:
                     flow, node_id = self._enter(flow, node, result)
                     await self._record(seq, name, node, started, result.input, f"call:{result.call_flow}",

@@ -15,6 +15,8 @@ from ivr.nodes import NODE_TYPES
 
 _COMMON = {
     "on_error": {"type": "string", "description": "node to continue at if this node fails"},
+    "set": {"type": "object", "description": "variables to set (name: expression) once the node succeeds",
+            "additionalProperties": {"type": ["string", "number", "boolean"]}},
 }
 
 

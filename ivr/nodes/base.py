@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ivr.expr import AssignmentError, ExpressionError, compile_assignments, parse_scalar
 from ivr.located_yaml import LocatedMap, Location
 
 if TYPE_CHECKING:
@@ -119,6 +120,26 @@ class NodeSpec:
             raise self.error(f"{key!r} must be a mapping", key)
         return value
 
+    def expression(self, key: str, default: Any = _MISSING) -> Any:
+        """An expression (see ivr.expr); a number or true/false stands for its own text."""
+        value = self._get(key, default)
+        if value is default:
+            return value
+        try:
+            return parse_scalar(value)
+        except ExpressionError as exc:
+            raise self.error(f"in {key!r}: {exc}", key) from None
+
+    def assignments(self, key: str, default: Any = _MISSING) -> Any:
+        """A mapping of variable name -> expression, as `((name, Expression), ...)`."""
+        targets = self.mapping(key, default)
+        if targets is default:
+            return targets
+        try:
+            return compile_assignments(targets)
+        except AssignmentError as exc:
+            raise FlowError(targets.where(exc.variable), f"in {key!r}: {exc}", self.node_id) from None
+
     def exit(self, exit_name: str, target: Any, location: Location) -> None:
         """Declare an exit of this node leading to the node named `target`."""
         if not isinstance(target, str) or not target:
@@ -148,6 +169,9 @@ class Node(ABC):
     # keys (type, on_error) are added by `ivr.schema`, which builds the flow
     # schema for editors from these.
     schema: ClassVar[dict[str, Any]] = {"properties": {}, "required": []}
+
+    # Variables any node may set after it succeeds (the common `set:` key).
+    after_set: tuple = ()
 
     def __init__(self, node_id: str, exits: dict[str, str]):
         self.id = node_id

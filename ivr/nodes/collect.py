@@ -119,6 +119,9 @@ class CollectNode(Node):
             no_input_prompt=spec.text("no_input_prompt", None),
         )
 
+    def writes(self) -> frozenset[str]:
+        return frozenset({self.variable})
+
     def prompt_ids(self) -> tuple[str, ...]:
         return self.prompts + tuple(p for p in (self.invalid_prompt, self.no_input_prompt) if p)
 

@@ -117,6 +117,12 @@ class HttpNode(Node):
         return cls(spec.node_id, spec.exits, backend, method, path, body,
                    None if timeout is None else float(timeout), retries, save)
 
+    def reads(self) -> frozenset[str]:
+        return frozenset(self.path_variables) | frozenset(self.body.values())
+
+    def writes(self) -> frozenset[str]:
+        return frozenset(self.save)
+
     async def run(self, call: CallContext) -> StepResult:
         client = call.services.http
         if client is None:

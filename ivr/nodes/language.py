@@ -34,6 +34,9 @@ class LanguageNode(Node):
             return f"language {self.language!r} is not one of the flow's languages {list(languages)}"
         return None
 
+    def writes(self) -> frozenset[str]:
+        return frozenset({"language"})
+
     async def run(self, call: CallContext) -> StepResult:
         previous, call.language = call.language, self.language
         call.variables["language"] = self.language

@@ -125,6 +125,9 @@ class SayNode(Node):
         spec.target("next")
         return cls(spec.node_id, spec.exits, variable, kind, before, after, interruptible)
 
+    def reads(self) -> frozenset[str]:
+        return frozenset({self.variable})
+
     def prompt_ids(self) -> tuple[str, ...]:
         return self.before + spoken.FRAGMENTS[self.kind] + self.after
 

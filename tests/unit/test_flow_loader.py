@@ -13,7 +13,7 @@ from ivr.nodes.play import PlayNode
 from ivr.prompts import PromptCatalog
 
 ROOT = Path(__file__).resolve().parents[2]
-HOTLINE = ROOT / "flows" / "hotline.yaml"
+HOTLINE = ROOT / "tests" / "unit" / "flows" / "menu_demo.yaml"  # a fixed menu flow (the first hotline)
 CATALOG = ROOT / "prompts" / "catalog.yaml"
 
 # A small valid flow; the error tests break one thing in it at a known line.
@@ -82,10 +82,15 @@ def test_valid_fixture_loads_with_catalogue(tmp_path, catalog):
     assert flow.start == "greeting"
 
 
-def test_shipped_hotline_loads_with_shipped_catalogue(catalog):
+def test_shipped_flows_load_with_shipped_catalogue(catalog):
+    for path in sorted((ROOT / "flows").glob("*.yaml")):
+        assert load_flow(path, catalog).name == path.stem
+
+
+def test_menu_flow_loads_with_shipped_catalogue(catalog):
     flow = load_flow(HOTLINE, catalog)
     assert isinstance(flow, Flow)
-    assert flow.name == "hotline"
+    assert flow.name == "menu_demo"
     assert flow.source == str(HOTLINE)
     assert flow.languages == ("zh-CN", "en-US")
     assert flow.default_language == "zh-CN"
@@ -94,7 +99,7 @@ def test_shipped_hotline_loads_with_shipped_catalogue(catalog):
                                "too_many_tries", "goodbye", "end"}
 
 
-def test_shipped_hotline_node_types_and_exits(catalog):
+def test_menu_flow_node_types_and_exits(catalog):
     flow = load_flow(HOTLINE, catalog)
     menu = flow.node("main_menu")
     assert isinstance(menu, MenuNode)

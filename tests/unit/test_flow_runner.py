@@ -1,4 +1,4 @@
-"""FlowRunner over the shipped hotline flow (and a few tiny inline flows) with a scripted caller."""
+"""FlowRunner over a fixed DTMF menu flow (tests/unit/flows/menu_demo.yaml) and tiny inline flows."""
 import textwrap
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -15,7 +15,7 @@ from ivr.prompts import PromptCatalog
 from ivr.runner import MAX_STEPS, FlowRunner
 
 ROOT = Path(__file__).resolve().parents[2]
-HOTLINE = ROOT / "flows" / "hotline.yaml"
+HOTLINE = ROOT / "tests" / "unit" / "flows" / "menu_demo.yaml"
 CATALOG = ROOT / "prompts" / "catalog.yaml"
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=timezone.utc)
