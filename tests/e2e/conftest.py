@@ -106,6 +106,13 @@ class RunningService:
     def health(self) -> dict:
         return http_json(self.http + "/health")[1]
 
+    def asterisk_cli(self, command: str) -> str:
+        """Run an Asterisk CLI command on this service's Asterisk."""
+        from common.asterisk import AsteriskInstance, find_install
+
+        settings = Settings.from_env(self.env)
+        return AsteriskInstance(find_install(settings), settings).cli(command).stdout
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -211,7 +218,12 @@ def service(asterisk_available, database_url, bank_stub, tmp_path_factory) -> Ru
     """The whole service with a managed Asterisk, on a private copy of flows/ (tests edit it)."""
     flows_dir = tmp_path_factory.mktemp("flows")
     shutil.copytree(PROJECT_ROOT / "flows", flows_dir, dirs_exist_ok=True)
-    env = {**service_ports(f"e2e-{os.getpid()}"), "BANK_API_URL": bank_stub.url,
+    # Agents are "always in" for these tests, so transfers do not depend on the time CI runs.
+    hotline = flows_dir / "hotline.yaml"
+    text = hotline.read_text()
+    assert 'schedule: {mon-sun: "08:00-20:00"}' in text
+    hotline.write_text(text.replace('schedule: {mon-sun: "08:00-20:00"}', 'schedule: {mon-sun: "00:00-24:00"}'))
+    env = {**service_ports(f"e2e-{os.getpid()}"), "BANK_API_URL": bank_stub.url, "BANKCC_AMI_SECRET": "e2e-secret",
            "BANKCC_BACKENDS_FILE": str(flows_dir / "backends" / "backends.yaml")}
     running = start_service(env, tmp_path_factory.mktemp("service") / "service.log", database_url, flows_dir,
                             lambda h: h.get("status") == "ok")

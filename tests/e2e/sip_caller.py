@@ -158,6 +158,19 @@ def free_udp_port() -> int:
 def place_call(sip_port: int, extension: str, caller: str, keys: list[KeyPress], folder: Path,
                hang_up_at_ms: int | None = None, timeout_s: int = 90) -> subprocess.CompletedProcess:
     """Dial `extension` on Asterisk at 127.0.0.1:`sip_port` with sipp; returns when the call is over."""
+    process = start_call(sip_port, extension, caller, keys, folder, hang_up_at_ms, timeout_s)
+    stdout, stderr = process.communicate(timeout=timeout_s + 15)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def keys_typed(text: str, start_ms: int, gap_ms: int = 250) -> list[KeyPress]:
+    """One KeyPress per character, `gap_ms` apart, like a caller typing a number."""
+    return [KeyPress(key, start_ms + i * gap_ms) for i, key in enumerate(text)]
+
+
+def start_call(sip_port: int, extension: str, caller: str, keys: list[KeyPress], folder: Path,
+               hang_up_at_ms: int | None = None, timeout_s: int = 90) -> subprocess.Popen:
+    """Start the sipp caller and return at once (for tests that watch the call while it runs)."""
     folder.mkdir(parents=True, exist_ok=True)
     scenario = folder / "scenario.xml"
     scenario.write_text(scenario_xml(caller, keys, folder, hang_up_at_ms), encoding="utf-8")
@@ -166,4 +179,4 @@ def place_call(sip_port: int, extension: str, caller: str, keys: list[KeyPress],
            "-i", "127.0.0.1", "-p", str(free_udp_port()), "-mi", "127.0.0.1", "-mp", str(media_port),
            "-timeout", f"{timeout_s}s", "-timeout_error", "-nostdin", "-trace_err",
            "-error_file", str(folder / "sipp_errors.log")]
-    return subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=timeout_s + 15)
+    return subprocess.Popen(cmd, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ import pytest
 
 from common.asterisk import AsteriskInstance, find_install
 from common.config import PROJECT_ROOT, Settings
-from tests.e2e.conftest import service_ports, start_service, stop_service
+from tests.e2e.conftest import query, service_ports, start_service, stop_service
 from tests.e2e.sip_caller import KeyPress, place_call
 from tests.e2e.test_hotline_call import prompt_ms
 
@@ -48,6 +49,7 @@ def test_ami_unreachable_is_reported_and_reconnects_with_backoff(asterisk_availa
 
 
 def test_broken_flow_refuses_to_start_naming_file_line_and_node(tmp_path):
+    shutil.copytree(PROJECT_ROOT / "flows", tmp_path, dirs_exist_ok=True)
     (tmp_path / "hotline.yaml").write_text(
         (PROJECT_ROOT / "flows" / "hotline.yaml").read_text().replace("next: goodbye\n", "next: good_bye\n", 1))
     env = {**os.environ, "BANKCC_FLOWS_DIR": str(tmp_path), "ASTERISK_MODE": "external",
@@ -58,7 +60,7 @@ def test_broken_flow_refuses_to_start_naming_file_line_and_node(tmp_path):
     line = next(i for i, text in enumerate((tmp_path / "hotline.yaml").read_text().splitlines(), 1)
                 if "good_bye" in text)
     assert f"hotline.yaml:{line}:" in result.stderr
-    assert "node 'card_services'" in result.stderr and "missing node 'good_bye'" in result.stderr
+    assert "node 'after_hours'" in result.stderr and "missing node 'good_bye'" in result.stderr
 
 
 def test_flow_hot_reload_keeps_the_good_version_and_serves_the_new_one(service, tmp_path):
@@ -69,22 +71,42 @@ def test_flow_hot_reload_keeps_the_good_version_and_serves_the_new_one(service, 
         flow_file.write_text(original.replace("type: menu", "type: menuu"))
         health = _wait(service, lambda h: h["ivr"]["flow_errors"])
         error = next(iter(health["ivr"]["flow_errors"].values()))
-        assert "hotline.yaml:" in error and "node 'main_menu'" in error and "menuu" in error
+        assert "hotline.yaml:" in error and "node 'language_menu'" in error and "menuu" in error
         assert health["ivr"]["flows"]["hotline"] == old_version  # the good version stays live
 
-        # A valid change goes live for new calls: key 2 now leads to card services.
-        flow_file.write_text(original.replace("2: account_services", "2: card_services"))
+        # A valid change goes live for new calls: key 1 now chooses English.
+        assert "choices: {1: mandarin, 2: english}" in original
+        flow_file.write_text(original.replace("choices: {1: mandarin, 2: english}", "choices: {1: english, 2: mandarin}"))
         health = _wait(service, lambda h: h["ivr"]["flows"]["hotline"] != old_version)
         new_version = health["ivr"]["flows"]["hotline"]
         assert not health["ivr"]["flow_errors"]
 
         caller = "13800000022"
-        result = place_call(service.sip_port, "4001", caller, [KeyPress("2", prompt_ms("en-US", "welcome") + 1000)],
-                            tmp_path)
+        result = place_call(service.sip_port, "4000", caller, [KeyPress("1", prompt_ms("zh-CN", "welcome") + 800)],
+                            tmp_path, hang_up_at_ms=9000)
         assert result.returncode == 0
         call, steps = service.wait_for_call(caller)
         assert call["flow_version"] == new_version
-        assert [s["node"] for s in steps][:3] == ["greeting", "main_menu", "card_services"]
+        assert [s["node"] for s in steps][:3] == ["greeting", "language_menu", "english"]
+
+        # Every version and the rejected change are in the database, with who deployed them.
+        history = query(service.database_url, "SELECT version, action, deployed_by, detail FROM flow_deployments"
+                                              " WHERE flow_name = 'hotline' ORDER BY id")
+        assert [r["action"] for r in history] == ["deploy", "rejected", "deploy"]
+        assert history[0]["version"] == old_version and history[2]["version"] == new_version
+        assert "menuu" in history[1]["detail"] and history[2]["deployed_by"].startswith("file-watcher:")
+
+        # One command rolls back; the service makes the previous version live again.
+        rollback = subprocess.run([sys.executable, "-m", "ivr.cli", "flow", "rollback", "hotline", "--by", "e2e-test"],
+                                  cwd=PROJECT_ROOT, env=service.env, capture_output=True, text=True, timeout=60)
+        assert rollback.returncode == 0, rollback.stderr
+        assert f"rolled back to version {old_version}" in rollback.stdout
+        _wait(service, lambda h: h["ivr"]["flows"]["hotline"] == old_version)
+        history = query(service.database_url, "SELECT version, action, deployed_by FROM flow_deployments"
+                                              " WHERE flow_name = 'hotline' ORDER BY id")
+        assert (history[-1]["action"], history[-1]["version"], history[-1]["deployed_by"]) == (
+            "rollback", old_version, "e2e-test")
+        assert flow_file.read_text() == original
     finally:
         flow_file.write_text(original)
         _wait(service, lambda h: h["ivr"]["flows"]["hotline"] == old_version and not h["ivr"]["flow_errors"])
