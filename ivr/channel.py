@@ -6,6 +6,7 @@ in for a caller in fast unit tests.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 ALL_KEYS = "0123456789*#"
@@ -23,6 +24,24 @@ class PromptUnavailable(Exception):
     """Asterisk could not play a prompt file (missing or unreadable audio)."""
 
 
+class SpeechUnavailable(Exception):
+    """This channel cannot listen for speech; callers fall back to keys."""
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What the caller did while a channel listened: spoke, pressed a key, or nothing."""
+
+    transcript: str | None = None
+    confidence: float = 0.0  # the recogniser's confidence in the transcript (or intent), 0..1
+    key: str | None = None
+    intent: str | None = None  # set by recognisers that classify intents themselves
+
+    @property
+    def silent(self) -> bool:
+        return self.transcript is None and self.key is None and self.intent is None
+
+
 class Channel(Protocol):
     async def answer(self) -> None: ...
 
@@ -32,6 +51,11 @@ class Channel(Protocol):
 
     async def wait_key(self, timeout_s: float) -> str | None:
         """Wait for one key; None on timeout."""
+        ...
+
+    async def listen(self, prompt: str, phrases: list[str], no_input_s: float, max_speech_s: float,
+                     escape_keys: str = ALL_KEYS) -> Heard:
+        """Play `prompt` and listen for speech (biased to `phrases`) or a key; SpeechUnavailable if it cannot."""
         ...
 
     async def set_variable(self, name: str, value: str) -> None: ...

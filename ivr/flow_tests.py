@@ -8,7 +8,8 @@ A scenario file (`flows/tests/*.yaml`):
         language: zh-CN                  # default: the flow's default language
         now: 2026-11-23T10:00:00+08:00   # the clock, for `hours` nodes
         caller: "13800000001"
-        input: ["1", "6222020000001234#", "-", h]   # keys; "-" silence; "h" hang up
+        input: ["1", "6222020000001234#", "-", h]   # keys; "-" silence; "h" hang up;
+                                         # {say: "挂失", confidence: 0.9} or {intent: lost_card} for speech
         backend:                         # canned back-end answers by "METHOD /path"
           POST /customers/verify: {status: 200, json: {verified: true, customer_id: C001}}
           GET /accounts/C001/summary: timeout      # or unreachable, garbage
@@ -33,6 +34,7 @@ from typing import Any
 from ivr.backend import BackendResult
 from ivr.call import CallContext, Services
 from ivr.call_log import CallStart, MemoryCallLog
+from ivr.channel import CallerHangup
 from ivr.fake_channel import ScriptedChannel
 from ivr.flow import Flow, load_flow
 from ivr.located_yaml import LocatedMap, YamlSourceError, load_located_file
@@ -83,9 +85,14 @@ class ScenarioResult:
         return not self.failures
 
 
-def _keys(items: list[Any], where: str) -> list[str | None]:
-    keys: list[str | None] = []
+def _keys(items: list[Any], where: str) -> list[Any]:
+    keys: list[Any] = []
     for item in items:
+        if isinstance(item, dict):  # speech: {say: "挂失", confidence: 0.9} or {intent: lost_card}
+            if not set(item) <= {"say", "intent", "confidence"} or not ({"say", "intent"} & set(item)):
+                raise ScenarioError(f"{where}: speech input {dict(item)!r} needs 'say' or 'intent'")
+            keys.append(dict(item))
+            continue
         text = str(item)
         if text == "-":
             keys.append(None)
@@ -101,13 +108,11 @@ def _keys(items: list[Any], where: str) -> list[str | None]:
 class _HangupChannel(ScriptedChannel):
     """ScriptedChannel where the script entry 'HANGUP' hangs up at that point."""
 
-    def _next_key(self):
-        key = super()._next_key()
-        if key == "HANGUP":
-            from ivr.channel import CallerHangup
-
+    def _next(self):
+        entry = super()._next()
+        if entry == "HANGUP":
             raise CallerHangup()
-        return key
+        return entry
 
 
 async def run_scenario(flow: Flow, flows: dict[str, Flow], scenario: LocatedMap, file: str) -> ScenarioResult:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ivr.agi.protocol import AgiProtocolError, key_from_result, quote_arg
 from ivr.agi.session import AgiSession
-from ivr.channel import CallerHangup, PromptUnavailable
+from ivr.channel import CallerHangup, PromptUnavailable, SpeechUnavailable
 
 
 class AgiChannel:
@@ -31,6 +31,10 @@ class AgiChannel:
             await self._raise_if_gone()
             raise AgiProtocolError("WAIT FOR DIGIT failed on a live channel")
         return key_from_result(result)
+
+    async def listen(self, prompt, phrases, no_input_s, max_speech_s, escape_keys=""):
+        # Streaming recognition over AGI is not wired yet: `ask` nodes fall back to keys.
+        raise SpeechUnavailable("speech recognition is not available on FastAGI calls")
 
     async def set_variable(self, name: str, value: str) -> None:
         await self.session.command(f"SET VARIABLE {name} {quote_arg(value)}")
