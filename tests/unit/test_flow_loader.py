@@ -299,12 +299,17 @@ def test_goto_to_missing_node(tmp_path):
     assert "exit 'next' leads to missing node 'nowhere'" in str(error)
 
 
-@pytest.mark.parametrize("choice", ["12", "a", "'##'"])
-def test_menu_choice_not_a_single_key(tmp_path, choice):
+@pytest.mark.parametrize("choice", ["12345", "a", "'1a'", "''"])
+def test_menu_choice_not_phone_keys(tmp_path, choice):
     error = flow_error(tmp_path, VALID.replace("      2: goodbye", f"      {choice}: goodbye"))
     # Reported at the 'choices:' key of the menu.
     assert_at(error, tmp_path, 13, "main_menu")
-    assert "is not a single phone key" in str(error)
+    assert "is not 1-4 phone keys" in str(error)
+
+
+def test_menu_multi_key_choices_are_accepted(tmp_path):
+    flow = load_flow(write_flow(tmp_path, VALID.replace("      2: goodbye", "      12: goodbye\n      '##': end")))
+    assert flow.node("main_menu").choices == ("1", "12", "##")
 
 
 def test_menu_star_and_hash_choices_are_accepted(tmp_path):

@@ -456,3 +456,35 @@ async def test_escape_keys_offered_by_menu_and_play(hotline):
     await run_flow(hotline, Recording(keys=["2"]))
     assert offered == [("zh-CN/welcome", ""), ("zh-CN/main_menu", ALL_KEYS),
                        ("zh-CN/account_services", ""), ("zh-CN/goodbye", "")]
+
+
+MULTI_KEY = """
+flow: t
+languages: [zh-CN]
+start: m
+nodes:
+  m:
+    type: menu
+    prompt: main_menu
+    choices: {1: one, 11: eleven, 2: two}
+    inter_digit_timeout: 1
+    max_tries: 2
+    on_failure: fail
+  one: {type: hangup, reason: one}
+  eleven: {type: hangup, reason: eleven}
+  two: {type: hangup, reason: two}
+  fail: {type: hangup, reason: fail}
+"""
+
+
+@pytest.mark.parametrize("keys, node, menu_input", [
+    (["1", "1"], "eleven", "11"),      # second key within the inter-digit timeout
+    (["1", None], "one", "1"),         # inter-digit timeout: the shorter choice stands
+    (["2"], "two", "2"),               # no longer choice starts with 2: no wait
+    (["1", "3", None, "2"], "two", "13,2"),  # 13 is no choice: invalid, then 2
+])
+async def test_multi_key_menu_choices(keys, node, menu_input):
+    flow = parse_flow(textwrap.dedent(MULTI_KEY), "flows/t.yaml")
+    run = await run_flow(flow, ScriptedChannel(keys=list(keys)))
+    assert run.path[-1] == node
+    assert run.steps[0].input == menu_input
