@@ -32,7 +32,8 @@ system-deps:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester espeak-ng sox; }
 
 check-flows: setup
-	$(PY) -m common.cli check-flows
+	$(VENV)/bin/ivr flow lint
+	$(VENV)/bin/ivr flow test
 
 clean:
 	-umount .run/asterisk-root/proc 2>/dev/null
