@@ -69,9 +69,8 @@ def asterisk_available() -> None:
         pytest.fail("sipp is missing: apt-get install sip-tester (or `make system-deps`)")
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
-    """A fresh database for this test session, on DATABASE_URL's server or an embedded one."""
+def _fresh_database():
+    """Create a database on DATABASE_URL's server (or an embedded one); yield its URL; drop it."""
     server = os.environ.get("DATABASE_URL") or embedded_database_url(PROJECT_ROOT / ".run" / "test-pgdata")
     name = f"bankcc_test_{uuid.uuid4().hex[:8]}"
 
@@ -85,6 +84,18 @@ def database_url(tmp_path_factory) -> str:
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """The session service's database."""
+    yield from _fresh_database()
+
+
+@pytest.fixture
+def own_database_url() -> str:
+    """A database of this test's own, for a second service whose history must not mix in."""
+    yield from _fresh_database()
 
 
 @dataclass

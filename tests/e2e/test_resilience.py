@@ -18,11 +18,11 @@ from tests.e2e.test_hotline_call import prompt_ms
 pytestmark = pytest.mark.e2e
 
 
-def test_ami_unreachable_is_reported_and_reconnects_with_backoff(asterisk_available, database_url, tmp_path):
+def test_ami_unreachable_is_reported_and_reconnects_with_backoff(asterisk_available, own_database_url, tmp_path):
     ports = service_ports(f"e2e-ami-{os.getpid()}")
     secret = "e2e-ami-secret"
     env = {**ports, "ASTERISK_MODE": "external", "BANKCC_AMI_SECRET": secret}
-    service = start_service(env, tmp_path / "service.log", database_url, PROJECT_ROOT / "flows",
+    service = start_service(env, tmp_path / "service.log", own_database_url, PROJECT_ROOT / "flows",
                             lambda h: h.get("ami", {}).get("failures", 0) >= 3)
     asterisk = None
     try:
