@@ -136,10 +136,10 @@ class AsteriskInstance:
             _ensure_proc(self.install.root)
 
     def sync_prompts(self) -> None:
-        """Copy prompts/ (audio only) into the instance; Asterisk in a chroot cannot see the project."""
+        """Copy prompts/ audio (8 kHz .wav, 16 kHz .sln16) into the instance; a chrooted Asterisk cannot see the project."""
         target = self.install.host_path(self.prompts_dir)
         source = self.settings.prompts_dir
-        for wav in source.glob("*/*.wav"):
+        for wav in (*source.glob("*/*.wav"), *source.glob("*/*.sln16")):
             dest = target / wav.parent.name / wav.name
             if not dest.exists() or dest.stat().st_mtime < wav.stat().st_mtime:
                 dest.parent.mkdir(parents=True, exist_ok=True)

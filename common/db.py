@@ -48,3 +48,31 @@ async def migrate(pool: asyncpg.Pool) -> list[str]:
 
 async def create_pool(dsn: str) -> asyncpg.Pool:
     return await asyncpg.create_pool(dsn, min_size=1, max_size=10, command_timeout=10)
+
+
+async def create_database(server_url: str, prefix: str = "bankcc_scratch") -> str:
+    """Create a fresh, uniquely named database on `server_url`'s server; return its URL.
+
+    For tests and benchmarks that must not touch anyone's data.
+    """
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+
+
+async def drop_database(server_url: str, database_url: str) -> None:
+    from urllib.parse import urlsplit
+
+    name = urlsplit(database_url).path.lstrip("/")
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()

@@ -7,6 +7,7 @@
     ivr flow schema               JSON Schema for flow files (editors)
     ivr flow versions NAME        deploy / rollback history from PostgreSQL
     ivr flow rollback NAME [--to VERSION]   make an earlier version live again
+    ivr prompts build [--force] [--only ID…]  render prompt audio (prompts/<lang>/<id>.wav and .sln16)
 """
 from __future__ import annotations
 
@@ -39,8 +40,18 @@ def main(argv: list[str] | None = None) -> int:
     rollback.add_argument("name")
     rollback.add_argument("--to", dest="version", default=None, help="version (default: the one before)")
     rollback.add_argument("--by", default=None, help="who is rolling back (default: user@host)")
+    prompts = groups.add_parser("prompts", help="prompt audio").add_subparsers(dest="command", required=True)
+    from ivr.tts.build import add_arguments as build_arguments
+
+    build_arguments(prompts.add_parser("build", help="render the prompt catalogue with the TTS engines"), None)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+
+    if args.group == "prompts":
+        from ivr.tts.build import run as build_prompts
+
+        args.catalog = args.catalog or settings.prompts_dir / "catalog.yaml"
+        return build_prompts(args)
 
     if args.command == "lint":
         return lint_command(args.files, settings)

@@ -96,7 +96,7 @@ def lint_flow(flow: Flow, *, audio_missing: set[tuple[str, str]] = frozenset(),
             for language in flow.languages:
                 if (prompt_id, language) in audio_missing:
                     findings.append(Finding(at, f"prompt {prompt_id!r} has no {language} audio "
-                                                f"(run python -m ivr.render_prompts)", node_id))
+                                                f"(run: ivr prompts build)", node_id))
         for name in sorted(node_reads(node) - written):
             findings.append(Finding(at, f"variable {name!r} is read but no node sets it", node_id))
         if known_flows is not None:

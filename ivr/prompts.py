@@ -3,6 +3,17 @@
 The catalogue is a YAML file (prompts/catalog.yaml). It is parsed with
 ``yaml.compose`` rather than ``safe_load`` so every node keeps its line number
 and a bad entry can be reported as ``file:line: problem``.
+
+``voices`` gives, per language, the text-to-speech engines to try in order,
+each with its own voice::
+
+    voices:
+      zh-CN:
+        - {engine: edge, voice: zh-CN-XiaoxiaoNeural}
+        - {engine: espeak, voice: cmn-latn-pinyin}
+
+A single mapping (``zh-CN: {engine: espeak, voice: cmn-latn-pinyin}``) is a
+one-engine list.
 """
 
 from __future__ import annotations
@@ -32,7 +43,7 @@ class Voice:
 @dataclass(frozen=True)
 class PromptCatalog:
     root: Path  # the prompts folder; audio is root/<lang>/<id>.wav
-    voices: dict[str, Voice]
+    voices: dict[str, tuple[Voice, ...]]  # language -> engines to try, preferred first
     texts: dict[str, dict[str, str]]  # prompt id -> language -> text
 
     @classmethod
@@ -67,7 +78,12 @@ class PromptCatalog:
         return self.root / lang / prompt_id
 
     def audio_file(self, prompt_id: str, lang: str) -> Path:
+        """8 kHz signed-linear WAV: what every channel can play."""
         return self.audio_base(prompt_id, lang).with_suffix(".wav")
+
+    def wideband_file(self, prompt_id: str, lang: str) -> Path:
+        """16 kHz raw signed-linear (Asterisk format ``sln16``) for wideband channels."""
+        return self.audio_base(prompt_id, lang).with_suffix(".sln16")
 
     def missing_audio(self) -> list[tuple[str, str]]:
         return [
@@ -85,25 +101,40 @@ class PromptCatalog:
             raise KeyError(f"unknown language {lang!r}")
 
 
-def _parse_voices(source: _Source, node: yaml.Node) -> dict[str, Voice]:
+def _parse_voices(source: _Source, node: yaml.Node) -> dict[str, tuple[Voice, ...]]:
+    from ivr.tts import ENGINE_NAMES, canonical_engine
+
     voices = {}
     for lang, (key_node, value_node) in source.mapping(node, "'voices'").items():
         if not LANGUAGE_TAG.fullmatch(lang):
             raise source.error(key_node, f"bad language tag {lang!r}")
-        what = f"voice for {lang!r}"
-        fields = source.mapping(value_node, what)
-        source.require_keys(fields, {"engine", "voice"}, what, value_node)
-        voices[lang] = Voice(
-            engine=source.string(fields["engine"][1], f"'engine' of {what}"),
-            voice=source.string(fields["voice"][1], f"'voice' of {what}"),
-        )
+        if isinstance(value_node, yaml.SequenceNode):
+            items = [(item, f"engine {n} for {lang!r}") for n, item in enumerate(value_node.value, 1)]
+            if not items:
+                raise source.error(value_node, f"the engine list for {lang!r} is empty")
+        else:
+            items = [(value_node, f"voice for {lang!r}")]
+        chain: list[Voice] = []
+        for item, what in items:
+            fields = source.mapping(item, what)
+            source.require_keys(fields, {"engine", "voice"}, what, item)
+            engine_node = fields["engine"][1]
+            engine = source.string(engine_node, f"'engine' of {what}")
+            if canonical_engine(engine) not in ENGINE_NAMES:
+                raise source.error(
+                    engine_node, f"unknown engine {engine!r} for {lang!r}: use one of {', '.join(ENGINE_NAMES)}"
+                )
+            if any(canonical_engine(v.engine) == canonical_engine(engine) for v in chain):
+                raise source.error(engine_node, f"engine {engine!r} is listed twice for {lang!r}")
+            chain.append(Voice(engine=engine, voice=source.string(fields["voice"][1], f"'voice' of {what}")))
+        voices[lang] = tuple(chain)
     if not voices:
         raise source.error(node, "'voices' is empty")
     return voices
 
 
 def _parse_prompts(
-    source: _Source, node: yaml.Node, voices: dict[str, Voice]
+    source: _Source, node: yaml.Node, voices: dict[str, tuple[Voice, ...]]
 ) -> dict[str, dict[str, str]]:
     texts = {}
     for prompt_id, (key_node, value_node) in source.mapping(node, "'prompts'").items():

@@ -16,8 +16,6 @@ import sys
 import time
 import urllib.request
 import threading
-import uuid
-from urllib.parse import urlsplit, urlunsplit
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import pytest
 
 from common.asterisk import find_install
 from common.config import PROJECT_ROOT, Settings
+from common.db import create_database, drop_database
 from common.postgres import embedded_database_url
 
 pytestmark = pytest.mark.e2e
@@ -72,18 +71,9 @@ def asterisk_available() -> None:
 def _fresh_database():
     """Create a database on DATABASE_URL's server (or an embedded one); yield its URL; drop it."""
     server = os.environ.get("DATABASE_URL") or embedded_database_url(PROJECT_ROOT / ".run" / "test-pgdata")
-    name = f"bankcc_test_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(server)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    url = asyncio.run(create_database(server, "bankcc_test"))
+    yield url
+    asyncio.run(drop_database(server, url))
 
 
 @pytest.fixture(scope="session")
@@ -176,7 +166,8 @@ def service_ports(instance: str) -> dict[str, str]:
     return {"BANKCC_INSTANCE": instance, "BANKCC_SIP_PORT": str(free_udp_port()),
             "BANKCC_BANK_STUB_PORT": str(free_tcp_port()),
             "BANKCC_AMI_PORT": str(free_tcp_port()), "BANKCC_AGI_PORT": str(free_tcp_port()),
-            "BANKCC_HTTP_PORT": str(free_tcp_port()), "BANKCC_RTP_START": str(rtp),
+            "BANKCC_HTTP_PORT": str(free_tcp_port()), "BANKCC_SPEECH_PORT": str(free_tcp_port()),
+            "BANKCC_RTP_START": str(rtp),
             "BANKCC_RTP_END": str(rtp + 99)}
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from ivr.prompts import PromptCatalog, PromptCatalogError, Voice
-from ivr.render_prompts import fingerprint, render_prompt, speakable_text, to_pinyin
+from ivr.render_prompts import speakable_text, to_pinyin
+from ivr.tts.build import PromptBuilder, cache_key
 
 CATALOG = Path(__file__).resolve().parents[2] / "prompts" / "catalog.yaml"
 
@@ -62,7 +63,7 @@ def test_shipped_audio_is_8khz_mono_16bit():
 def test_paths_and_text(tmp_path):
     catalog = PromptCatalog.load(write_catalog(tmp_path, VALID))
     assert catalog.root == tmp_path
-    assert catalog.voices["zh-CN"] == Voice(engine="espeak-ng", voice="cmn-latn-pinyin")
+    assert catalog.voices["zh-CN"] == (Voice(engine="espeak-ng", voice="cmn-latn-pinyin"),)
     assert catalog.ids == ("welcome",)
     assert catalog.text("welcome", "en-US") == "Welcome"
     assert catalog.audio_base("welcome", "zh-CN") == tmp_path / "zh-CN" / "welcome"
@@ -179,12 +180,13 @@ def test_speakable_text_converts_only_for_pinyin_voices():
     assert speakable_text(Voice("espeak-ng", "en-us"), "Goodbye") == "Goodbye"
 
 
-def test_fingerprint_changes_with_engine_voice_and_text():
-    base = fingerprint(Voice("espeak-ng", "en-us"), "Hello")
-    assert base == fingerprint(Voice("espeak-ng", "en-us"), "Hello")
-    assert base != fingerprint(Voice("espeak-ng", "en-us"), "Hello.")
-    assert base != fingerprint(Voice("espeak-ng", "en-gb"), "Hello")
-    assert base != fingerprint(Voice("other", "en-us"), "Hello")
+def test_cache_key_changes_with_language_engine_voice_and_text():
+    base = cache_key("en-US", [Voice("espeak-ng", "en-us")], "Hello")
+    assert base == cache_key("en-US", [Voice("espeak-ng", "en-us")], "Hello")
+    assert base != cache_key("en-US", [Voice("espeak-ng", "en-us")], "Hello.")
+    assert base != cache_key("en-US", [Voice("espeak-ng", "en-gb")], "Hello")
+    assert base != cache_key("en-US", [Voice("other", "en-us")], "Hello")
+    assert base != cache_key("en-GB", [Voice("espeak-ng", "en-us")], "Hello")
 
 
 # --- rendering (needs espeak-ng and sox) -------------------------------------
@@ -195,9 +197,11 @@ def test_fingerprint_changes_with_engine_voice_and_text():
     reason="espeak-ng and sox are needed to render audio",
 )
 def test_render_prompt_writes_8khz_mono_16bit_wav(tmp_path):
-    out = tmp_path / "zh-CN" / "welcome.wav"
-    render_prompt(Voice("espeak-ng", "cmn-latn-pinyin"), "欢迎致电星河银行。", out)
+    catalog = PromptCatalog.load(write_catalog(tmp_path, VALID.replace('"欢迎"', '"欢迎致电星河银行。"')))
+    PromptBuilder(catalog).build()
+    out = catalog.audio_file("welcome", "zh-CN")
     with wave.open(str(out), "rb") as wav:
         assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (8000, 1, 2)
         assert 0.5 < wav.getnframes() / wav.getframerate() < 6
-    assert list(out.parent.iterdir()) == [out]  # no temp files left behind
+    # no temp files left behind; the 16 kHz copy sits beside the WAV
+    assert sorted(out.parent.iterdir()) == [out.with_suffix(".sln16"), out]
