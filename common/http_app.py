@@ -14,6 +14,7 @@ import asyncpg
 from aiohttp import web
 
 from common.masking import mask_digits
+from dialer.http import campaigns_app
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -53,7 +54,7 @@ async def version_handler(request: web.Request) -> web.Response:
 
 
 async def api_root(request: web.Request) -> web.Response:
-    return web.json_response({"api": "v1", "resources": {"calls": str(request.app.router["calls"].url_for())}})
+    return web.json_response({"api": "v1", "resources": {"calls": "/api/v1/calls", "campaigns": "/api/v1/campaigns"}})
 
 
 async def list_calls(request: web.Request) -> web.Response:
@@ -109,6 +110,7 @@ def build_app(pool: asyncpg.Pool, sources: HealthSources) -> web.Application:
     api.router.add_get("/", api_root)
     api.router.add_get("/calls", list_calls, name="calls")
     api.router.add_get("/calls/{call_id}", get_call)
+    campaigns_app(pool, api)  # campaigns, call lists, uploads
 
     app = web.Application()
     app[HEALTH] = sources

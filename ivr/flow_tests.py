@@ -115,8 +115,19 @@ class _HangupChannel(ScriptedChannel):
         return entry
 
 
+def _check_shape(value: Any, kind: type, what: str, where: str) -> None:
+    """A scenario value that is present must have the expected shape; the error names the place."""
+    if value is not None and not isinstance(value, kind):
+        raise ScenarioError(f"{where}: {what} must be a {'mapping' if kind is dict else 'list'}")
+
+
 async def run_scenario(flow: Flow, flows: dict[str, Flow], scenario: LocatedMap, file: str) -> ScenarioResult:
     where = f"{file}:{scenario.location.line}"
+    for key, kind in (("input", list), ("backend", dict), ("variables", dict), ("expect", dict)):
+        _check_shape(scenario.get(key), kind, f"'{key}'", where)
+    expect_raw = scenario.get("expect") or {}
+    for key, kind in (("path", list), ("variables", dict), ("requests", list)):
+        _check_shape(expect_raw.get(key), kind, f"'expect.{key}'", where)
     unknown = set(scenario) - _SCENARIO_KEYS
     if unknown:
         raise ScenarioError(f"{where}: unknown scenario key {sorted(unknown)[0]!r}")
@@ -199,8 +210,12 @@ async def run_file(path: Path, flows_dir: Path, catalogue) -> list[ScenarioResul
         doc = load_located_file(path, display)
     except YamlSourceError as exc:
         raise ScenarioError(str(exc)) from None
-    if not isinstance(doc, LocatedMap) or "flow" not in doc or not isinstance(doc.get("scenarios"), list):
-        raise ScenarioError(f"{display}:1: a scenario file needs 'flow' and a list of 'scenarios'")
+    if not isinstance(doc, LocatedMap) or not isinstance(doc.get("flow"), str) \
+            or not isinstance(doc.get("scenarios"), list):
+        raise ScenarioError(f"{display}:1: a scenario file needs 'flow' (a flow name) and a list of 'scenarios'")
+    for index, scenario in enumerate(doc["scenarios"], 1):
+        if not isinstance(scenario, LocatedMap):
+            raise ScenarioError(f"{display}:{doc.where('scenarios').line}: scenario {index} must be a mapping")
     flows = {p.stem: load_flow(p, catalogue, display_name=f"flows/{p.name}") for p in flows_dir.glob("*.yaml")}
     if doc["flow"] not in flows:
         raise ScenarioError(f"{display}:{doc.where('flow').line}: no flow {doc['flow']!r} in {flows_dir}")

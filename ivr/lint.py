@@ -89,7 +89,8 @@ def lint_flow(flow: Flow, *, audio_missing: set[tuple[str, str]] = frozenset(),
         elif node_id not in finishing:
             findings.append(Finding(at, "loop without a way out: no path from here ends the call", node_id))
         retries = getattr(node, "max_tries", 1) > 1  # retry prompts play between tries only
-        for attr, what in (("invalid_prompt", "invalid-key"), ("no_input_prompt", "no-input")):
+        for attr, what in (("invalid_prompt", "invalid-key"), ("no_match_prompt", "no-match"),
+                           ("no_input_prompt", "no-input")):
             if retries and hasattr(node, attr) and getattr(node, attr) is None:
                 findings.append(Finding(at, f"no {what} handling: set '{attr}'", node_id))
         for prompt_id in node.prompt_ids():

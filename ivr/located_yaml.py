@@ -43,17 +43,35 @@ class YamlSourceError(ValueError):
 
 def _loader_for(file: str) -> type[yaml.SafeLoader]:
     class Loader(yaml.SafeLoader):
-        pass
+        def compose_node(self, parent, index):
+            # Aliases let a few hundred bytes expand to gigabytes ("billion laughs");
+            # flows never need them, so they are refused where they stand.
+            if self.check_event(yaml.AliasEvent):
+                raise YamlSourceError(_loc(file, self.peek_event().start_mark),
+                                      "YAML aliases (*name) are not allowed here")
+            return super().compose_node(parent, index)
+
+        def construct_object(self, node, deep=False):
+            try:
+                return super().construct_object(node, deep=deep)
+            except (yaml.YAMLError, YamlSourceError):
+                raise
+            except RecursionError:
+                raise
+            except Exception as exc:  # PyYAML's constructors fail in many ways: !!int abc, 2026-13-40, !!bool x
+                raise YamlSourceError(_loc(file, node.start_mark),
+                                      f"cannot read this value ({type(exc).__name__}: {exc})") from None
 
     def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> LocatedMap:
         result = LocatedMap()
         result.location = _loc(file, node.start_mark)
         result.key_locations = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int)):
+            if not isinstance(key_node, yaml.ScalarNode):
                 raise YamlSourceError(_loc(file, key_node.start_mark), "mapping keys must be plain strings")
-            key = str(key)  # menu keys such as 1 or 0 are written unquoted
+            # The key as written: menu keys 1 or 012 and switch cases such as true stay
+            # text, instead of YAML's int 1, octal 10 or bool True.
+            key = key_node.value
             if key in result:
                 raise YamlSourceError(_loc(file, key_node.start_mark), f"duplicate key {key!r}")
             result[key] = loader.construct_object(value_node, deep=True)
@@ -80,6 +98,8 @@ def load_located(text: str, file: str) -> Any:
         raise YamlSourceError(location, f"YAML syntax error: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise YamlSourceError(Location(file, 1, 1), f"YAML error: {exc}") from None
+    except RecursionError:
+        raise YamlSourceError(Location(file, 1, 1), "nested too deeply") from None
 
 
 def load_located_file(path: Path, display_name: str | None = None) -> Any:

@@ -12,7 +12,7 @@ from typing import Callable, TextIO
 
 from ivr.call import CallContext, Services
 from ivr.call_log import CallStart, MemoryCallLog
-from ivr.channel import CallerHangup
+from ivr.channel import CallerHangup, Heard
 from ivr.runner import FlowRunner
 
 
@@ -21,6 +21,7 @@ class TerminalChannel:
         self.texts = texts
         self.read_line = read_line
         self.out = out
+        self.typed = ""  # keys typed on one line beyond the first, for the next waits
 
     async def answer(self) -> None:
         self.out.write("[call answered]\n")
@@ -30,10 +31,31 @@ class TerminalChannel:
         return None
 
     async def wait_key(self, timeout_s: float) -> str | None:
-        line = self.read_line(f"key (Enter = no input after {timeout_s:g} s, h = hang up)> ").strip()
+        if not self.typed:
+            try:
+                line = self.read_line(f"keys (Enter = no input after {timeout_s:g} s, h = hang up)> ").strip()
+            except EOFError:  # input ended: the caller is gone
+                raise CallerHangup() from None
+            if line.lower() == "h":
+                raise CallerHangup()
+            if not line:
+                return None
+            self.typed = line
+        key, self.typed = self.typed[0], self.typed[1:]
+        return key
+
+    async def listen(self, prompt, phrases, no_input_s, max_speech_s, escape_keys=""):
+        self.out.write(f"  >> {self.texts(prompt)}\n")
+        try:
+            line = self.read_line("say something (or keys; Enter = silence, h = hang up)> ").strip()
+        except EOFError:
+            raise CallerHangup() from None
         if line.lower() == "h":
             raise CallerHangup()
-        return line[0] if line else None
+        if line and all(ch in "0123456789*#" for ch in line):
+            self.typed = line[1:]
+            return Heard(key=line[0])
+        return Heard(transcript=line, confidence=1.0) if line else Heard()
 
     async def set_variable(self, name: str, value: str) -> None:
         self.out.write(f"[channel variable {name}={value}]\n")
@@ -63,6 +85,17 @@ async def simulate(flow, catalogue, language: str, read_line, out: TextIO, servi
     return outcome
 
 
+def _services(settings) -> Services:
+    """The back-end from flows/backends (BANK_API_URL etc.), if its settings are complete."""
+    from ivr.backend import BackendClient, BackendConfig, BackendConfigError
+
+    try:
+        return Services(http=BackendClient(BackendConfig.load(settings.backends_file)))
+    except (BackendConfigError, OSError) as exc:
+        print(f"note: http nodes will fail: {exc}", file=sys.stderr)
+        return Services()
+
+
 def main(path: Path, settings, language: str | None) -> int:
     from ivr.flow import load_flow
     from ivr.nodes import FlowError
@@ -75,8 +108,16 @@ def main(path: Path, settings, language: str | None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     language = language or flow.default_language
+    flows = {}
+    for path_ in settings.flows_dir.glob("*.yaml"):  # subflows the flow may call
+        try:
+            flows[path_.stem] = load_flow(path_, catalogue)
+        except FlowError:
+            pass
+    flows[flow.name] = flow
     try:
-        asyncio.run(simulate(flow, catalogue, language, input, sys.stdout))
+        asyncio.run(simulate(flow, catalogue, language, input, sys.stdout, services=_services(settings),
+                             flows=flows))
     except (EOFError, KeyboardInterrupt):
         print("\n[simulation stopped]")
     return 0

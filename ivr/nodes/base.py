@@ -23,7 +23,7 @@ class FlowError(ValueError):
     """A flow that cannot be used, with the place that makes it so."""
 
     def __init__(self, location: Location, message: str, node: str | None = None):
-        where = f"{location}: node {node!r}: " if node else f"{location}: "
+        where = f"{location}: node {node!r}: " if node is not None else f"{location}: "
         super().__init__(where + message)
         self.location = location
         self.node = node
