@@ -42,7 +42,7 @@ async def test_hotline_scenarios_cover_most_branches():
     results = await run_file(ROOT / "flows" / "tests" / "hotline.yaml", ROOT / "flows", CATALOG)
     flows = {p.stem: load_flow(p, CATALOG) for p in (ROOT / "flows").glob("*.yaml")}
     taken, total = coverage(results, flows)["hotline"]
-    assert total > 50 and taken / total >= 0.75
+    assert total > 50 and taken / total >= 0.95  # all but the switch default no caller can reach
 
 
 BROKEN = """
