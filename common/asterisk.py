@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import time
@@ -132,8 +133,6 @@ class AsteriskInstance:
             if name == "manager.conf":
                 target.chmod(0o600)
         self.sync_prompts()
-        if self.install.root is not None:
-            _ensure_proc(self.install.root)
 
     def sync_prompts(self) -> None:
         """Copy prompts/ audio (8 kHz .wav, 16 kHz .sln16) into the instance; a chrooted Asterisk cannot see the project."""
@@ -155,8 +154,8 @@ class AsteriskInstance:
             # -f: stay in the foreground so we own the process; no -U: as root it
             # would drop capabilities and fail to read its own files.
             self.process = subprocess.Popen(
-                self.install.command("-C", self.config_file, "-f", "-n"),
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                self._start_command(), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -168,6 +167,17 @@ class AsteriskInstance:
             time.sleep(0.2)
         self.stop()
         raise AsteriskError(f"Asterisk did not boot within {timeout_s:.0f} s; see {self.log_file}")
+
+    def _start_command(self) -> list[str]:
+        asterisk = self.install.command("-C", self.config_file, "-f", "-n")
+        if self.install.root is None:
+            return asterisk
+        # Asterisk needs /proc inside its chroot. Mounting it in a private mount
+        # namespace keeps it out of the host's mount table: it vanishes with the
+        # process, so no stale mount outlives a crash and `rm -rf .run` stays safe.
+        proc = shlex.quote(str(self.install.root / "proc"))
+        script = f"mount -t proc proc {proc} && exec {shlex.join(asterisk)}"
+        return ["unshare", "--mount", "--propagation", "private", "--kill-child", "sh", "-c", script]
 
     def cli(self, command: str, check: bool = True, timeout: float = 15.0) -> subprocess.CompletedProcess:
         result = subprocess.run(self.install.command("-C", self.config_file, "-rx", command),
@@ -186,13 +196,3 @@ class AsteriskInstance:
             log.warning("Asterisk did not stop in %.0f s; killing it", timeout_s)
             self.process.kill()
             self.process.wait(5)
-
-
-def _ensure_proc(root: Path) -> None:
-    """Asterisk needs /proc inside its chroot."""
-    if (root / "proc/self").exists():
-        return
-    (root / "proc").mkdir(exist_ok=True)
-    result = subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise AsteriskError(f"could not mount /proc in {root}: {result.stderr.strip()} (this needs root)")
