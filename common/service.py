@@ -23,11 +23,14 @@ from common.config import Settings
 from common.http_app import HealthSources, build_app
 from common.postgres import embedded_database_url
 from dialer.ami import AmiClient
+from dialer.engine import DialerEngine
 from ivr.backend import BackendClient, BackendConfig, BackendConfigError
 from ivr.call import Services
 from ivr.call_log import PgCallLog
 from ivr.nodes import FlowError
 from ivr.service import IvrService, default_flow_registry
+from ivr.speech.recognizer import ModelConfigError
+from ivr.speech.service import SpeechService
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,9 @@ class Service:
     http: web.AppRunner | None = None
     backend: BackendClient | None = None
     bank_stub: Any = None  # examples.bank_backend.RunningStub when the demo stub runs
+    speech: SpeechService | None = None
+    dialer: DialerEngine | None = None
+    dialer_demo: Any = None  # dialer.demo.Demo when BANKCC_DIALER_DEMO=1
     listening: dict[str, str] = field(default_factory=dict)
 
     async def start(self) -> None:
@@ -74,13 +80,28 @@ class Service:
 
         self.backend = BackendClient(await self._backend_config())
         services = Services(http=self.backend)
-        self.ivr = IvrService(flows, PgCallLog(self.pool), prompts_for_asterisk, services, pool=self.pool)
+        self.speech = SpeechService.create(dict(s.vosk_models), s.prompts_dir, s.run_dir / "speech-prompts")
+        await self.speech.start(s.speech_host, s.speech_port)  # models load in the background
+        self.listening["speech"] = self.speech.describe()
+        self.ivr = IvrService(flows, PgCallLog(self.pool), prompts_for_asterisk, services, pool=self.pool,
+                              speech=self.speech)
         await self.ivr.start(s.agi_host, s.agi_port)
         self.listening["fastagi"] = f"agi://{s.agi_host}:{s.agi_port}/ (flows: {', '.join(sorted(flows.flows))})"
 
         self.ami = AmiClient(s.ami_host, s.ami_port, s.ami_username, s.ami_secret)
         self.ami.connect()
         self.listening["ami"] = f"client of {s.ami_host}:{s.ami_port}"
+
+        if s.dialer.enabled:  # after AMI: it dials through it (and waits while AMI connects)
+            self.dialer = DialerEngine(self.pool, self.ami, s.dialer, prompts_dir=prompts_for_asterisk,
+                                       known_flows=lambda: self.ivr.flows.flows.keys())
+            await self.dialer.start()
+            self.listening["dialer"] = f"campaign engine {s.dialer.dialer_id}"
+            if s.dialer.demo:
+                from dialer.demo import Demo
+
+                self.dialer_demo = Demo.start(self)
+                self.listening["demo"] = self.dialer_demo.describe()
 
         self.http = web.AppRunner(build_app(self.pool, self._health_sources()))
         await self.http.setup()
@@ -100,12 +121,18 @@ class Service:
         return BackendConfig.load(s.backends_file, env=env)
 
     async def stop(self) -> None:
+        if self.dialer_demo:
+            await self.dialer_demo.stop()
+        if self.dialer:  # first: no new calls while the rest goes down
+            await self.dialer.stop()
         if self.http:
             await self.http.cleanup()
         if self.ami:
             self.ami.close()
         if self.ivr:
             await self.ivr.stop()
+        if self.speech:  # after the IVR: its calls were listening through it
+            await self.speech.stop()
         if self.backend:  # after the IVR: calls still finishing may need it
             await self.backend.close()
         if self.bank_stub:
@@ -146,7 +173,7 @@ async def serve(settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await service.start()
-    except (StartupError, AsteriskError, FlowError, BackendConfigError, OSError) as exc:
+    except (StartupError, AsteriskError, FlowError, BackendConfigError, ModelConfigError, OSError) as exc:
         log.error("cannot start: %s", exc)
         await service.stop()
         return 1

@@ -10,6 +10,7 @@
     dialer lists upload FILE --campaign ID [--column phone=Tel ...] [--errors-out FILE]
     dialer lists show UPLOAD_ID
     dialer lists errors UPLOAD_ID [-o FILE]
+    dialer demo [--contacts 20] [--config dialer/simulator/simulator.yaml]
 
 The database is DATABASE_URL, else the embedded server in .run/pgdata (as the
 service uses); migrations run first. --by names who acts (default user@host);
@@ -101,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     errors.add_argument("id", type=int)
     errors.add_argument("-o", "--output", type=Path, default=None, help="file to write (default stdout)")
 
+    demo = groups.add_parser("demo", help="run the service with a small campaign against the simulator "
+                                           "(simulated customers and agents; Ctrl-C stops)")
+    demo.add_argument("--contacts", type=int, default=20, help="simulated customers to call (default 20)")
+    demo.add_argument("--config", type=Path, default=None, help="simulator parameters (default "
+                                                                "dialer/simulator/simulator.yaml)")
+
     acting = (create, upload, *(camp.choices[a] for a in campaigns.ACTIONS))
     for sub in acting:
         sub.add_argument("--by", default=None, help="who is acting (default user@host)")
@@ -111,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.group == "demo":
+        return _demo(args)
     from common.logs import setup_logging
 
     setup_logging(logging.WARNING)
@@ -122,6 +131,17 @@ def main(argv: list[str] | None = None) -> int:
         where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "the embedded server"
         print(f"error: database ({where}): {exc}", file=sys.stderr)
         return 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """The whole service (as `bankcc run`) plus dialer/demo.py's campaign against the simulator."""
+    from common.cli import main as service_main
+
+    os.environ["BANKCC_DIALER_DEMO"] = "1"
+    os.environ["BANKCC_DIALER_DEMO_CONTACTS"] = str(max(1, args.contacts))
+    if args.config is not None:
+        os.environ["BANKCC_DIALER_DEMO_CONFIG"] = str(args.config.resolve())
+    return service_main(["run"])
 
 
 async def _pool():

@@ -28,6 +28,9 @@ class SpeechUnavailable(Exception):
     """This channel cannot listen for speech; callers fall back to keys."""
 
 
+MEASUREMENTS = ("audio_s", "decode_cpu_s", "eos_to_decision_ms", "barge_in", "ended_by")
+
+
 @dataclass(frozen=True)
 class Heard:
     """What the caller did while a channel listened: spoke, pressed a key, or nothing."""
@@ -36,6 +39,16 @@ class Heard:
     confidence: float = 0.0  # the recogniser's confidence in the transcript (or intent), 0..1
     key: str | None = None
     intent: str | None = None  # set by recognisers that classify intents themselves
+    # How the listen went, for the step record (None where the channel does not measure it):
+    audio_s: float | None = None  # caller audio the recogniser decoded
+    decode_cpu_s: float | None = None  # CPU time the decoding took
+    eos_to_decision_ms: float | None = None  # from the end of the caller's speech to the result
+    barge_in: bool | None = None  # the caller spoke over the prompt
+    ended_by: str | None = None  # endpoint | silence | max_speech | no_input | key
+
+    @property
+    def measurements(self) -> dict:
+        return {name: getattr(self, name) for name in MEASUREMENTS if getattr(self, name) is not None}
 
     @property
     def silent(self) -> bool:

@@ -24,12 +24,13 @@ log = logging.getLogger(__name__)
 
 class IvrService:
     def __init__(self, flows: FlowRegistry, call_log: CallLog, asterisk_prompts_dir: str,
-                 services: Services | None = None, pool: asyncpg.Pool | None = None):
+                 services: Services | None = None, pool: asyncpg.Pool | None = None, speech=None):
         self.flows = flows
         self.call_log = call_log
         self.asterisk_prompts_dir = asterisk_prompts_dir.rstrip("/")
         self.services = services or Services()
         self.pool = pool  # where flow versions are recorded (None: not recorded)
+        self.speech = speech  # ivr.speech.service.SpeechService; None: `ask` nodes use keys
         self.server: FastAgiServer | None = None
         self.calls_in_progress = 0
         self._watcher: asyncio.Task | None = None
@@ -110,11 +111,12 @@ class IvrService:
         self.calls_in_progress += 1
         outcome = CallOutcome("error", None, 0)
         try:
-            channel = AgiChannel(session)
+            channel = AgiChannel(session, self.speech)
             await channel.answer()
             variables = {"caller": caller, "dialed": start.dialed, "channel": start.channel,
                          "unique_id": start.unique_id, "language": language, "call_id": call_id}
             context = CallContext(channel, language, self.resolve_prompt, variables, self.services)
+            channel.language = lambda: context.language  # recognise in the language the call is in now
             runner = FlowRunner(flow, context, call_log, call_id, clock=self.services.clock,
                                 flows=self.flows.snapshot())
             outcome = await runner.run()

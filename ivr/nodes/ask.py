@@ -75,11 +75,6 @@ class AskNode(Node):
         self.no_input_prompt = no_input_prompt
         self.variable = variable
 
-    # The linter's retry-prompt check reads these names.
-    @property
-    def invalid_prompt(self) -> str | None:
-        return self.no_match_prompt
-
     @classmethod
     def _parse(cls, spec: NodeSpec) -> "AskNode":
         prompt = spec.text("prompt")
@@ -133,7 +128,7 @@ class AskNode(Node):
         for attempt in range(1, self.max_tries + 1):
             heard = await self._hear(call, prompt, tries)
             intent, record = self._decide(heard)
-            tries.append(record)
+            tries.append({**record, **heard.measurements})  # how the recognition went, for tuning
             if intent is not None:
                 call.variables[self.variable] = intent
                 call.variables["intent_source"] = "dtmf" if heard.key else "speech"
