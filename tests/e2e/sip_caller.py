@@ -52,6 +52,10 @@ class KeyPress:
     key: str
     at_ms: int  # milliseconds after the call is answered
 
+    def capture(self, index: int) -> tuple[str, bytes]:
+        """(file name, pcap) that makes sipp press this key as the caller's `index`-th event."""
+        return f"key{index}_{_EVENTS[self.key]}.pcap", dtmf_pcap(self.key, index)
+
 
 _SCENARIO_HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -129,18 +133,19 @@ Content-Length: 0
 """
 
 
-def scenario_xml(caller: str, keys: list[KeyPress], folder: Path, hang_up_at_ms: int | None = None,
+def scenario_xml(caller: str, events: list, folder: Path, hang_up_at_ms: int | None = None,
                  bye_timeout_ms: int = 60000) -> str:
-    """A sipp UAC scenario: call, press `keys` at their times, then wait for Asterisk's BYE
-    (or hang up ourselves at `hang_up_at_ms`)."""
+    """A sipp UAC scenario: call, play each event's capture (a key press, speech) at its time,
+    then wait for Asterisk's BYE (or hang up ourselves at `hang_up_at_ms`)."""
     body = _SCENARIO_HEAD.format(caller=caller)
     now = 0
-    for index, press in enumerate(sorted(keys, key=lambda k: k.at_ms)):
-        pcap = folder / f"key{index}_{_EVENTS[press.key]}.pcap"
-        pcap.write_bytes(dtmf_pcap(press.key, index))
-        if press.at_ms > now:
-            body += f'  <pause milliseconds="{press.at_ms - now}"/>\n'
-            now = press.at_ms
+    for index, event in enumerate(sorted(events, key=lambda e: e.at_ms)):
+        name, data = event.capture(index)
+        pcap = folder / name
+        pcap.write_bytes(data)
+        if event.at_ms > now:
+            body += f'  <pause milliseconds="{event.at_ms - now}"/>\n'
+            now = event.at_ms
         body += f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n'
     if hang_up_at_ms is not None:
         if hang_up_at_ms > now:

@@ -4,17 +4,14 @@ sipp's `play_pcap_audio` sends a capture's RTP packets to Asterisk at their
 recorded times, so a pcap of 20 ms µ-law packets is a caller saying the
 words in real time. Between clips sipp sends no RTP at all — as a phone
 with silence suppression would — and the recogniser must cope with that.
-Keys are RFC 4733 events from `sip_caller`.
+Calls are placed with `sip_caller.place_call`; keys are its RFC 4733 `KeyPress`es.
 """
 from __future__ import annotations
 
 import struct
-import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
-from tests.e2e.sip_caller import (_EVENTS, _SCENARIO_HEAD, _SCENARIO_SEND_BYE, _SCENARIO_WAIT_BYE,
-                                  _ethernet_ipv4_udp, dtmf_pcap, free_udp_port)
+from tests.e2e.sip_caller import _ethernet_ipv4_udp
 
 _SSRC = 0x5EED5A1D
 _PCMU = 0  # RTP payload type of G.711 µ-law, as offered in the scenario's SDP
@@ -40,44 +37,7 @@ class Say:
     ulaw: bytes  # 8 kHz µ-law
     at_ms: int  # after the call is answered
 
-
-@dataclass(frozen=True)
-class Press:
-    key: str
-    at_ms: int
-
-
-def scenario_xml(caller: str, events: list, folder: Path, hang_up_at_ms: int | None = None) -> str:
-    body = _SCENARIO_HEAD.format(caller=caller)
-    now = 0
-    for index, event in enumerate(sorted(events, key=lambda e: e.at_ms)):
-        if isinstance(event, Say):
-            pcap = folder / f"say{index}.pcap"
-            # Sequence numbers and timestamps rise from clip to clip, as one RTP stream's would.
-            pcap.write_bytes(ulaw_pcap(event.ulaw, first_seq=1000 + index * 2000,
-                                       first_timestamp=160000 + event.at_ms * 8))
-        else:
-            pcap = folder / f"key{index}_{_EVENTS[event.key]}.pcap"
-            pcap.write_bytes(dtmf_pcap(event.key, index))
-        if event.at_ms > now:
-            body += f'  <pause milliseconds="{event.at_ms - now}"/>\n'
-            now = event.at_ms
-        body += f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n'
-    if hang_up_at_ms is not None:
-        if hang_up_at_ms > now:
-            body += f'  <pause milliseconds="{hang_up_at_ms - now}"/>\n'
-        return body + _SCENARIO_SEND_BYE.format(caller=caller)
-    return body + _SCENARIO_WAIT_BYE.format(caller=caller, bye_timeout_ms=60000)
-
-
-def place_call(sip_port: int, extension: str, caller: str, events: list, folder: Path,
-               hang_up_at_ms: int | None = None, timeout_s: int = 90) -> subprocess.CompletedProcess:
-    """Dial `extension`, say and press `events` at their times, wait for Asterisk's BYE."""
-    folder.mkdir(parents=True, exist_ok=True)
-    scenario = folder / "scenario.xml"
-    scenario.write_text(scenario_xml(caller, events, folder, hang_up_at_ms), encoding="utf-8")
-    cmd = ["sipp", f"127.0.0.1:{sip_port}", "-sf", str(scenario), "-s", extension, "-m", "1", "-l", "1",
-           "-i", "127.0.0.1", "-p", str(free_udp_port()), "-mi", "127.0.0.1", "-mp", str(free_udp_port() & ~1),
-           "-timeout", f"{timeout_s}s", "-timeout_error", "-nostdin", "-trace_err",
-           "-error_file", str(folder / "sipp_errors.log")]
-    return subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=timeout_s + 15)
+    def capture(self, index: int) -> tuple[str, bytes]:
+        # Sequence numbers and timestamps rise from clip to clip, as one RTP stream's would.
+        return f"say{index}.pcap", ulaw_pcap(self.ulaw, first_seq=1000 + index * 2000,
+                                            first_timestamp=160000 + self.at_ms * 8)

@@ -19,7 +19,9 @@ import pytest
 from common.config import PROJECT_ROOT
 from ivr.speech.recognizer import korean_model_path
 from tests.e2e.conftest import service_ports, start_service, stop_service
-from tests.e2e.speech_caller import Press, Say, place_call
+from tests.e2e.sip_caller import KeyPress as Press
+from tests.e2e.sip_caller import place_call
+from tests.e2e.speech_caller import Say
 from tests.speech_samples import PHONE_SAYINGS, phone_ulaw, tools_missing
 
 pytestmark = pytest.mark.e2e
