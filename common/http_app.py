@@ -30,6 +30,7 @@ class HealthSources:
     ami: Callable[[], dict[str, Any]]
     ivr: Callable[[], dict[str, Any]]
     asterisk: Callable[[], dict[str, Any]]
+    speech: Callable[[], dict[str, Any]] = dict
 
 
 def version() -> str:
@@ -42,7 +43,7 @@ def version() -> str:
 async def health(request: web.Request) -> web.Response:
     sources: HealthSources = request.app[HEALTH]
     parts = {"database": await sources.database(), "ami": sources.ami(), "ivr": sources.ivr(),
-             "asterisk": sources.asterisk()}
+             "asterisk": sources.asterisk(), "speech": sources.speech()}
     # AMI down degrades the service (no outbound dialing) but inbound IVR still works.
     healthy = parts["database"]["ok"] and parts["ivr"]["ok"]
     status = "ok" if healthy and parts["ami"]["state"] == "connected" else ("degraded" if healthy else "down")

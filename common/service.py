@@ -81,7 +81,7 @@ class Service:
         self.backend = BackendClient(await self._backend_config())
         services = Services(http=self.backend)
         self.speech = SpeechService.create(dict(s.vosk_models), s.prompts_dir, s.run_dir / "speech-prompts")
-        await self.speech.start(s.speech_host, s.speech_port)  # models load in the background
+        await self.speech.start(s.speech_host, s.speech_port, s.speech_dial_host)  # models load in the background
         self.listening["speech"] = self.speech.describe()
         self.ivr = IvrService(flows, PgCallLog(self.pool), prompts_for_asterisk, services, pool=self.pool,
                               speech=self.speech)
@@ -162,7 +162,8 @@ class Service:
             proc = self.asterisk.process
             return {"mode": "managed", "running": proc is not None and proc.poll() is None}
 
-        return HealthSources(database, lambda: self.ami.status().as_dict(), ivr, asterisk)
+        return HealthSources(database, lambda: self.ami.status().as_dict(), ivr, asterisk,
+                             lambda: self.speech.status() if self.speech else {})
 
 
 async def serve(settings: Settings) -> int:

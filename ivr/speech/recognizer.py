@@ -121,6 +121,9 @@ class ModelStore:
     def has(self, language: str) -> bool:
         return language in self.paths or language in self._models
 
+    def is_loaded(self, language: str) -> bool:
+        return language in self._models
+
     def preload(self) -> None:
         """Start loading every configured model (service start-up: the first caller must not wait)."""
         for language in self.paths:

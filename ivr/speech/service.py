@@ -56,11 +56,13 @@ class SpeechService:
     def create(cls, model_paths: Mapping[str, Path], prompts_dir: Path, cache_dir: Path) -> "SpeechService":
         return cls(ModelStore(model_paths), PromptAudio(prompts_dir, cache_dir, RATE))
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, dial_host: str | None = None) -> None:
         self.models.check_paths()
         await self.server.start(host, port)
-        # Asterisk dials the address we listen on; a wildcard bind is reached on loopback.
-        self.dial_host = "127.0.0.1" if self.server.host in ("0.0.0.0", "::", "") else self.server.host
+        # Asterisk dials the address we listen on (a wildcard bind is reached on loopback),
+        # unless it runs elsewhere and must be told how to reach us (`dial_host`).
+        wildcard = self.server.host in ("0.0.0.0", "::", "")
+        self.dial_host = dial_host or ("127.0.0.1" if wildcard else self.server.host)
         self.models.preload()
 
     async def stop(self) -> None:
@@ -95,6 +97,11 @@ class SpeechService:
         without it Dial hangs the caller up with its peer.
         """
         return f"AudioSocket/{self.dial_host}:{self.server.port}/{stream_id}/c(slin16),,g"
+
+    def status(self) -> dict:
+        """For /health: where Asterisk reaches us and which languages have a model loaded."""
+        return {"audiosocket": f"{self.dial_host}:{self.server.port}",
+                "languages": {lang: self.models.is_loaded(lang) for lang in self.models.paths}}
 
     def describe(self) -> str:
         models = ", ".join(f"{lang}={path}" for lang, path in self.models.paths.items()) or "none configured"

@@ -177,4 +177,6 @@ def test_health_reports_every_part(service):
     assert health["database"]["ok"] is True
     assert health["ami"]["state"] == "connected"
     assert health["asterisk"] == {"mode": "managed", "running": True}
+    assert health["speech"]["audiosocket"].startswith("127.0.0.1:")
+    assert health["speech"]["languages"] == {}  # no vosk model configured: ask nodes use keys
     assert {"hotline", "identify_customer"} <= set(health["ivr"]["flows"])
