@@ -26,10 +26,12 @@ $(STAMP): pyproject.toml
 asterisk: setup
 	$(PY) -m common.cli provision-asterisk
 
-# Real SIP callers for the end-to-end tests, and the prompt renderer's tools.
+# Real SIP callers for the end-to-end tests, the prompt renderer's tools, and the headless
+# browser the page tests drive (Debian's chromium, through Playwright).
 system-deps:
-	@command -v sipp >/dev/null && command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester espeak-ng sox; }
+	@command -v sipp >/dev/null && command -v espeak-ng >/dev/null && command -v sox >/dev/null && \
+	  { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; } || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester espeak-ng sox chromium; }
 
 check-flows: setup
 	$(VENV)/bin/ivr flow lint

@@ -8,12 +8,16 @@ flow's phrases. Everything runs in one process, in the same run, and prints four
 
 1. Real-time factor (decode CPU seconds / audio seconds) over the same audio: the plain loop
    (KaldiRecognizer.AcceptWaveform per 20 ms frame, then FinalResult) and ours (ivr.speech
-   Utterance: frames queued, decoded in the thread pool in batches, endpoint and confidence).
+   Utterance: frames queued, decoded in the thread pool in batches, endpoint and confidence);
+   then the optional free-form pass (`free_form` model option): vosk's plain loop with no grammar,
+   and ours with both passes.
 2. End of speech -> decision latency, median and p95, with audio sent in real time: the plain loop
    (frames paced at 20 ms, latency until AcceptWaveform reports vosk's endpoint, or FinalResult
    0.6 s after the last frame if it never does) and ours through the whole `listen` over a real
    AudioSocket server, with the caller's line either carrying silence after the words
-   (continuous RTP) or falling quiet (no RTP, as with silence suppression).
+   (continuous RTP) or falling quiet (no RTP, as with silence suppression); and listen() with the
+   free-form pass on (`--free-form-runs`; as in service, the decision waits for that pass at most
+   FREE_FORM_WAIT_S after the grammar pass, and the count of passes abandoned as late is printed).
 3. Concurrent real-time recognitions on ONE core (this process pinned to one CPU): N streams each
    sending 20 ms frames in real time; N is sustained when every stream's decision comes within
    0.5 s (p95) of its audio ending and no stream fell behind. Plain loop: N threads each pacing
@@ -37,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ivr.speech import audiosocket  # noqa: E402
 from ivr.speech.listen import listen, rms_dbfs  # noqa: E402
-from ivr.speech.recognizer import Grammar, ModelStore, Utterance  # noqa: E402
+from ivr.speech.recognizer import FREE_FORM_WAIT_S, Grammar, ModelStore, Utterance  # noqa: E402
 from ivr.speech.server import SpeechServer  # noqa: E402
 from tests.speech_samples import PHONE_SAYINGS, korean_model, phone_pcm16k  # noqa: E402
 
@@ -68,13 +72,15 @@ def pct(values: list[float], q: float) -> float:
 
 # -- 1. real-time factor ---------------------------------------------------------------------------------------
 
-def plain_rtf(model, grammar: Grammar, audio: list[bytes]) -> tuple[float, float]:
+def plain_rtf(model, grammar: Grammar | None, audio: list[bytes]) -> tuple[float, float]:
+    """`grammar` None: free-form decoding (no grammar), the plain loop of the free-form pass."""
     import vosk
 
     cpu = seconds = 0.0
     for pcm in audio:
         started = time.thread_time()
-        recognizer = vosk.KaldiRecognizer(model, 16000, grammar.json)
+        recognizer = (vosk.KaldiRecognizer(model, 16000, grammar.json) if grammar is not None
+                      else vosk.KaldiRecognizer(model, 16000))
         recognizer.SetWords(True)
         for chunk in frames(pcm):
             recognizer.AcceptWaveform(chunk)
@@ -84,11 +90,13 @@ def plain_rtf(model, grammar: Grammar, audio: list[bytes]) -> tuple[float, float
     return cpu / seconds, seconds
 
 
-async def ours_rtf(model, grammar: Grammar, store: ModelStore, audio: list[bytes]) -> tuple[float, float]:
+async def ours_rtf(model, grammar: Grammar, store: ModelStore, audio: list[bytes],
+                   free_form: bool = False) -> tuple[float, float]:
     cpu = seconds = 0.0
     for pcm in audio:
         started = time.process_time()  # everything: event loop, queueing, pool threads
-        utterance = Utterance(model, grammar, 16000, store.executor)
+        utterance = Utterance(model, grammar, 16000, store.executor, free_form=free_form,
+                              free_executor=store.free_executor, free_wait_s=None)  # the whole pass
         for chunk in frames(pcm):
             utterance.feed(chunk)
             await asyncio.sleep(0)
@@ -138,7 +146,8 @@ async def fake_caller(port: int, stream_id: uuid.UUID, pcm: bytes, trailing_s: f
         writer.close()
 
 
-async def ours_latency(server: SpeechServer, new_utterance, pcm: bytes, trailing_s: float) -> float:
+async def ours_latency(server: SpeechServer, new_utterance, pcm: bytes, trailing_s: float,
+                       late: list | None = None) -> float:
     stream_id = uuid.uuid4()
     with server.expecting(stream_id) as connected:
         caller = asyncio.create_task(fake_caller(server.port, stream_id, pcm, trailing_s))
@@ -146,6 +155,8 @@ async def ours_latency(server: SpeechServer, new_utterance, pcm: bytes, trailing
         heard = await listen(stream, b"", 16000, new_utterance, 5.0, 10.0, "")
         await stream.hang_up()
         await caller
+    if late is not None:
+        late.append(getattr(heard, "free_form_late", False))
     return heard.eos_to_decision_ms / 1000
 
 
@@ -209,6 +220,8 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=8, help="latency samples per variant")
     parser.add_argument("--max-streams", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1, help="decoding threads for ours on the one core")
+    parser.add_argument("--free-form-runs", type=int, default=4,
+                        help="latency samples with the free-form pass (it decodes at about real time)")
     args = parser.parse_args()
 
     model = korean_model()
@@ -222,7 +235,13 @@ async def main() -> None:
     ours, _ = await ours_rtf(model, grammar, store, audio)
     print("1. real-time factor (CPU s per audio s, lower is better)")
     print(f"   vosk AcceptWaveform loop   {plain:.4f}   ({1 / plain:.0f}x faster than real time)")
-    print(f"   ivr.speech Utterance       {ours:.4f}   ({1 / ours:.0f}x)   overhead {100 * (ours / plain - 1):+.0f}%\n")
+    print(f"   ivr.speech Utterance       {ours:.4f}   ({1 / ours:.0f}x)   overhead {100 * (ours / plain - 1):+.0f}%")
+    plain_free, _ = plain_rtf(model, None, audio)
+    both, _ = await ours_rtf(model, grammar, store, audio, free_form=True)
+    print(f"   free-form pass (model option free_form), same audio:")
+    print(f"   vosk loop, no grammar      {plain_free:.4f}   ({plain_free / plain:.0f}x the grammar loop)")
+    print(f"   Utterance, both passes     {both:.4f}   ({both / ours:.0f}x ours without it; "
+          f"{100 * (both / (plain + plain_free) - 1):+.0f}% over the two plain loops)\n")
 
     server = SpeechServer()
     await server.start("127.0.0.1", 0)
@@ -236,10 +255,24 @@ async def main() -> None:
         "listen(), silence after the words": [await ours_latency(server, new_utterance, pcm, 1.5) for pcm in samples],
         "listen(), line falls quiet": [await ours_latency(server, new_utterance, pcm, 0.0) for pcm in samples],
     }
+    # As the service runs it: the free pass in its own pool, waited for at most FREE_FORM_WAIT_S.
+    with_free = lambda rate: Utterance(model, grammar, rate, store.executor, free_form=True,  # noqa: E731
+                                       free_executor=store.free_executor)
+    free_samples = samples[:args.free_form_runs]
+    late: list[bool] = []
+    if free_samples:
+        results["listen() + free-form, silence after"] = [await ours_latency(server, with_free, pcm, 1.5, late)
+                                                          for pcm in free_samples]
+        results["listen() + free-form, falls quiet"] = [await ours_latency(server, with_free, pcm, 0.0, late)
+                                                        for pcm in free_samples]
     await server.stop()
-    print(f"2. end of speech -> decision, real-time audio, {args.runs} runs each (ms)")
+    print(f"2. end of speech -> decision, real-time audio, {args.runs} runs each "
+          f"({len(free_samples)} with the free-form pass) (ms)")
     for name, values in results.items():
         print(f"   {name:36} median {1000 * statistics.median(values):5.0f}   p95 {1000 * pct(values, 0.95):5.0f}")
+    if late:
+        print(f"   free-form pass late (abandoned after {FREE_FORM_WAIT_S} s, decided on the grammar pass): "
+              f"{sum(late)} of {len(late)}")
     print()
 
     pin_to_one_core()

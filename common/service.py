@@ -52,6 +52,8 @@ class Service:
     speech: SpeechService | None = None
     dialer: DialerEngine | None = None
     dialer_demo: Any = None  # dialer.demo.Demo when BANKCC_DIALER_DEMO=1
+    scheduler: Any = None  # dialer.scheduler.CampaignScheduler: campaign schedules (APScheduler)
+    queue_waits: Any = None  # ivr.queue_events.QueueWaitRecorder
     listening: dict[str, str] = field(default_factory=dict)
 
     async def start(self) -> None:
@@ -79,7 +81,9 @@ class Service:
             self.listening["asterisk"] = f"external, AMI {s.ami_host}:{s.ami_port}"
 
         self.backend = BackendClient(await self._backend_config())
-        services = Services(http=self.backend)
+        from dialer.compliance.store import OptOutRecorder
+
+        services = Services(http=self.backend, opt_out=OptOutRecorder(self.pool))  # opt_out nodes: DNC at once
         self.speech = SpeechService.create(dict(s.vosk_models), s.prompts_dir, s.run_dir / "speech-prompts")
         await self.speech.start(s.speech_host, s.speech_port, s.speech_dial_host)  # models load in the background
         self.listening["speech"] = self.speech.describe()
@@ -97,16 +101,33 @@ class Service:
                                        known_flows=lambda: self.ivr.flows.flows.keys())
             await self.dialer.start()
             self.listening["dialer"] = f"campaign engine {s.dialer.dialer_id}"
+            from dialer.scheduler import CampaignScheduler
+
+            self.scheduler = CampaignScheduler(self.pool)
+            await self.scheduler.start()
             if s.dialer.demo:
                 from dialer.demo import Demo
 
                 self.dialer_demo = Demo.start(self)
                 self.listening["demo"] = self.dialer_demo.describe()
 
-        self.http = web.AppRunner(build_app(self.pool, self._health_sources()))
+        from common.users import bootstrap_admin
+        from ivr.queue_events import QueueWaitRecorder
+
+        self.queue_waits = QueueWaitRecorder(self.pool, self.ami)  # queue waits for IVR analytics
+        self.queue_waits.start()
+        where = await bootstrap_admin(self.pool, token=os.environ.get("BANKCC_ADMIN_TOKEN"),
+                                      token_file=s.run_dir / "admin-token")
+        if where:
+            self.listening["admin"] = f"log in as admin with the token in {where}"
+        board = self.dialer.agents.board if self.dialer else None
+        agents_of = (lambda queue: (board.logged_in(queue), board.available(queue))) if board else None
+        self.http = web.AppRunner(build_app(self.pool, self._health_sources(), flows=self.ivr.flows,
+                                            agents_of=agents_of))
         await self.http.setup()
         await web.TCPSite(self.http, s.http_host, s.http_port).start()
-        self.listening["http"] = f"http://{s.http_host}:{s.http_port}/ (/health, /version, /api/v1/)"
+        self.listening["http"] = (f"http://{s.http_host}:{s.http_port}/ (pages; /health, /version, /api/v1/, "
+                                  f"/api/v1/openapi.json)")
 
     async def _backend_config(self) -> BackendConfig:
         """Named back-ends for `http` nodes; without BANK_API_URL, the demo bank stub stands in."""
@@ -123,6 +144,10 @@ class Service:
     async def stop(self) -> None:
         if self.dialer_demo:
             await self.dialer_demo.stop()
+        if self.scheduler:
+            await self.scheduler.stop()
+        if self.queue_waits:
+            await self.queue_waits.stop()
         if self.dialer:  # first: no new calls while the rest goes down
             await self.dialer.stop()
         if self.http:

@@ -129,9 +129,12 @@ def validate_retry_rules(raw: Any) -> dict[str, dict[str, int]]:
 
 # --- schedule -----------------------------------------------------------------------------
 
-# Windows are in the callee's local time (contacts.time_zone), like the IVR's `hours` node.
+# Windows are in the callee's local time (contacts.time_zone), like the IVR's `hours` node;
+# `time_zone` stands in for contacts whose zone is unknown and dates the start and end.
+# dialer/schedule.py reads it; dialer/scheduler.py acts on it (APScheduler).
 DEFAULT_SCHEDULE: dict[str, Any] = {"start_date": None, "end_date": None,
-                                    "windows": {"mon-sun": "09:00-20:00"}, "holidays": None}
+                                    "windows": {"mon-sun": "09:00-20:00"}, "holidays": None,
+                                    "time_zone": "Asia/Shanghai", "auto_start": False}
 
 
 def _iso_date(value: Any, field: str) -> str | None:
@@ -146,7 +149,8 @@ def _iso_date(value: Any, field: str) -> str | None:
 
 
 def validate_schedule(raw: Any) -> dict[str, Any]:
-    """{start_date, end_date, windows: {"mon-fri": "09:00-12:00, 14:00-20:00"}, holidays: "CN"}."""
+    """{start_date, end_date, windows: {"mon-fri": "09:00-12:00, 14:00-20:00"}, holidays: "CN",
+    time_zone: "Asia/Shanghai", auto_start: false}."""
     from common.weekly_hours import HoursError, parse_days, parse_ranges
 
     if raw is None:
@@ -188,7 +192,26 @@ def validate_schedule(raw: Any) -> dict[str, Any]:
         if not isinstance(holidays, str) or holidays.strip().upper() not in holidays_lib.list_supported_countries():
             raise CampaignError("schedule.holidays", f"no public-holiday calendar for {holidays!r} (e.g. CN)")
         holidays = holidays.strip().upper()
-    return {"start_date": start, "end_date": end, "windows": clean_windows, "holidays": holidays}
+    zone = merged["time_zone"]
+    if not isinstance(zone, str) or not _known_zone(zone.strip()):
+        raise CampaignError("schedule.time_zone", f"schedule.time_zone must be an IANA zone such as Asia/Shanghai, "
+                                                  f"not {zone!r}")
+    if not isinstance(merged["auto_start"], bool):
+        raise CampaignError("schedule.auto_start", "schedule.auto_start must be true or false")
+    return {"start_date": start, "end_date": end, "windows": clean_windows, "holidays": holidays,
+            "time_zone": zone.strip(), "auto_start": merged["auto_start"]}
+
+
+def _known_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not name or name.startswith("/") or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 # --- the campaign definition --------------------------------------------------------------

@@ -11,6 +11,12 @@
     dialer lists show UPLOAD_ID
     dialer lists errors UPLOAD_ID [-o FILE]
     dialer demo [--contacts 20] [--config dialer/simulator/simulator.yaml]
+    dialer explain PHONE [--campaign ID] [--at 2026-03-03T20:59:00+08:00]
+    dialer dnc add PHONE [--campaign ID] [--source manual|agent|refusal|opt_out_call] [--note TEXT]
+    dialer dnc import FILE [--campaign ID]
+    dialer dnc search PHONE
+    dialer policy list | show NAME[@VERSION] | select CAMPAIGN_ID NAME[@VERSION] | audit [--limit N]
+    dialer users add NAME --role ROLE | rotate-token NAME | disable NAME | enable NAME | list
 
 The database is DATABASE_URL, else the embedded server in .run/pgdata (as the
 service uses); migrations run first. --by names who acts (default user@host);
@@ -50,6 +56,25 @@ def _json_arg(value: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
+
+
+def _timestamp_arg(value: str):
+    from datetime import datetime
+
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError("use an ISO time such as 2026-03-03T20:59:00+08:00") from None
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError("give the time's offset too, e.g. 2026-03-03T20:59:00+08:00")
+    return when
+
+
+def _pack_arg(value: str) -> tuple[str, int | None]:
+    name, _, version = value.partition("@")
+    if version and not version.isdigit():
+        raise ValueError(f"{value!r}: the version after @ must be a number")
+    return name, int(version) if version else None
 
 
 def _column_arg(value: str) -> tuple[str, str]:
@@ -102,16 +127,50 @@ def build_parser() -> argparse.ArgumentParser:
     errors.add_argument("id", type=int)
     errors.add_argument("-o", "--output", type=Path, default=None, help="file to write (default stdout)")
 
+    from dialer import users_cli
+
+    users_cli.add_parser(groups)
+
     demo = groups.add_parser("demo", help="run the service with a small campaign against the simulator "
                                            "(simulated customers and agents; Ctrl-C stops)")
     demo.add_argument("--contacts", type=int, default=20, help="simulated customers to call (default 20)")
     demo.add_argument("--config", type=Path, default=None, help="simulator parameters (default "
                                                                 "dialer/simulator/simulator.yaml)")
 
-    acting = (create, upload, *(camp.choices[a] for a in campaigns.ACTIONS))
+    explain = groups.add_parser("explain", help="why a number was or was not called (compliance gate)")
+    explain.add_argument("phone")
+    explain.add_argument("--campaign", type=int, default=None)
+    explain.add_argument("--at", type=_timestamp_arg, default=None, metavar="TIMESTAMP",
+                         help="ISO time with its offset, e.g. 2026-03-03T20:59:00+08:00 (default now)")
+
+    dnc = groups.add_parser("dnc", help="do-not-call lists").add_subparsers(dest="command", required=True)
+    dnc_add = dnc.add_parser("add", help="put a number on the global list (or a campaign's)")
+    dnc_add.add_argument("phone")
+    dnc_add.add_argument("--campaign", type=int, default=None, help="the campaign's list instead of the global one")
+    dnc_add.add_argument("--source", default="manual", choices=("manual", "agent", "refusal", "opt_out_call"))
+    dnc_add.add_argument("--note", default="")
+    dnc_import = dnc.add_parser("import", help="load a file of numbers (one a line, or CSV, number first)")
+    dnc_import.add_argument("file", type=Path)
+    dnc_import.add_argument("--campaign", type=int, default=None)
+    dnc_import.add_argument("--region", default="CN", help="region of numbers written without +CC (default CN)")
+    dnc_search = dnc.add_parser("search", help="a number's do-not-call entries")
+    dnc_search.add_argument("phone")
+
+    policy = groups.add_parser("policy", help="compliance policy packs").add_subparsers(dest="command",
+                                                                                          required=True)
+    policy_list = policy.add_parser("list", help="stored packs and versions")
+    policy_show = policy.add_parser("show", help="a pack's YAML")
+    policy_show.add_argument("pack", help="NAME or NAME@VERSION")
+    policy_select = policy.add_parser("select", help="dial a campaign under a pack (NAME: its newest version)")
+    policy_select.add_argument("campaign", type=int)
+    policy_select.add_argument("pack", help="NAME or NAME@VERSION")
+    policy_audit = policy.add_parser("audit", help="the compliance audit log, newest first")
+    policy_audit.add_argument("--limit", type=int, default=50)
+
+    acting = (create, upload, *(camp.choices[a] for a in campaigns.ACTIONS), dnc_add, dnc_import, policy_select)
     for sub in acting:
         sub.add_argument("--by", default=None, help="who is acting (default user@host)")
-    for sub in (*acting, listing, show, lshow):
+    for sub in (*acting, listing, show, lshow, explain, dnc_search, policy_list, policy_audit):
         sub.add_argument("--json", action="store_true", help="print the record as JSON")
     return parser
 
@@ -160,6 +219,12 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         if args.group == "campaigns":
             return await _campaigns(pool, args)
+        if args.group in ("explain", "dnc", "policy"):
+            return await _compliance(pool, args)
+        if args.group == "users":
+            from dialer import users_cli
+
+            return await users_cli.run(pool, args, getattr(args, "by", None) or default_actor())
         return await _lists(pool, args)
     except campaigns.CampaignNotFound as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -202,6 +267,80 @@ async def _campaigns(pool, args: argparse.Namespace) -> int:
         return 1
     _out(args, campaign, f"campaign {campaign['id']} is now {campaign['state']}")
     return 0
+
+
+async def _compliance(pool, args: argparse.Namespace) -> int:
+    from dialer.compliance import explain, store
+    from dialer.compliance.policy import PolicyError, shipped_packs
+    from dialer.phones import PhoneError
+
+    by = getattr(args, "by", None) or default_actor()
+    try:
+        await store.sync_packs(pool, shipped_packs(), by=f"cli:{by}")
+    except PolicyError as exc:
+        print(f"warning: {exc}", file=sys.stderr)
+    try:
+        if args.group == "explain":
+            report = await explain.explain(pool, args.phone, campaign_id=args.campaign, at=args.at)
+            _out(args, report, explain.render(report))
+            return 0
+        if args.group == "dnc":
+            if args.command == "import":
+                if not args.file.is_file():
+                    print(f"error: no such file: {args.file}", file=sys.stderr)
+                    return 2
+                scope = "campaign" if args.campaign else "global"
+                result = await store.import_dnc(pool, args.file, scope=scope, campaign_id=args.campaign, by=by,
+                                                region=args.region)
+                print(f"import {result.import_id}: {result.rows_read:,} rows, {result.rows_added:,} added, "
+                      f"{result.rows_invalid:,} not valid numbers ({result.seconds:.1f} s, "
+                      f"{result.rows_read / max(result.seconds, 1e-9):,.0f} rows/s)")
+                return 0
+            phone = store.e164(args.phone)
+            if args.command == "add":
+                scope = "campaign" if args.campaign else "global"
+                added = await store.add_dnc(pool, phone, scope=scope, campaign_id=args.campaign, source=args.source,
+                                            by=by, note=args.note)
+                where = f"campaign {args.campaign}'s list" if args.campaign else "the global list"
+                print(f"{phone} {'added to' if added else 'was already on'} {where}")
+                return 0
+            entries = await store.search_dnc(pool, phone)
+            _out(args, entries, "\n".join(f"{e['scope']:<8} {e['campaign_id'] or '-':>6}  {e['source']:<12} "
+                                          f"{e['added_at'][:19]}  by {e['added_by']}" for e in entries)
+                 or f"{phone} is on no do-not-call list")
+            return 0
+        if args.command == "list":
+            rows = await pool.fetch("SELECT name, version, title, sha256, loaded_by, loaded_at FROM policy_packs"
+                                    " ORDER BY name, version")
+            records = [{**dict(r), "loaded_at": r["loaded_at"].isoformat()} for r in rows]
+            _out(args, records, "\n".join(f"{r['name']}@{r['version']:<4} {r['title']}  (loaded {r['loaded_at'][:19]}"
+                                            f" by {r['loaded_by']})" for r in records))
+            return 0
+        if args.command == "show":
+            name, version = _pack_arg(args.pack)
+            book = await store.PolicyBook.load(pool)
+            pack = book.get(name, version)
+            if pack is None:
+                print(f"error: no policy pack {args.pack}", file=sys.stderr)
+                return 1
+            print(pack.text, end="")
+            return 0
+        if args.command == "select":
+            name, version = _pack_arg(args.pack)
+            await campaigns.get_campaign(pool, args.campaign, details=False)
+            await store.select_pack(pool, args.campaign, name, version, by=by)
+            print(f"campaign {args.campaign} is dialled under {name}{'@' + str(version) if version else ' (newest)'}")
+            return 0
+        records = await store.audit(pool, limit=args.limit)
+        _out(args, records, "\n".join(f"{r['at'][:19]}  {r['actor']:<24} {r['action']:<10} {r['object']}"
+                                        f" {r['object_id'] or ''}" for r in records))
+        return 0
+    except PhoneError as exc:
+        print(f"error: phone: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, store.NoPolicy) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 def _campaign_line(c: dict[str, Any]) -> str:

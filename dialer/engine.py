@@ -26,18 +26,25 @@ start (or another dialer) picks them up by reconciliation.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
+from datetime import datetime, timezone
 from typing import Any, Callable, Collection
 
 import asyncpg
 
 from dialer import attempts, campaigns, hopper
 from dialer.agents import AgentDirectory
+from dialer.compliance import store as compliance
+from dialer.compliance.decision import decide
+from dialer.compliance.model import CampaignFacts
+from dialer.compliance.policy import PolicyError, shipped_packs
 from dialer.facts import CallFacts
 from dialer.originate import Originator, Route, ami_up, dial_string
 from dialer.pacing import PacingInput, pacer_for
 from dialer.reconcile import Reconciler, conclude
+from dialer.schedule import CampaignSchedule
 from dialer.settings import DialerSettings
 
 log = logging.getLogger(__name__)
@@ -45,11 +52,11 @@ log = logging.getLogger(__name__)
 _PACING_LOCK = 7_341_004  # pg_try_advisory_xact_lock(key, hashtext(queue)): one pacing decision per queue
 MACHINE_PROMPT_LANGUAGE = "zh-CN"  # campaigns have no language yet; the bank's customers mostly speak Mandarin
 
-# The compliance gate (calling windows, consent, do-not-call, frequency caps) is a later
-# part. Every attempt records that it did not run, so its absence is visible per call.
-COMPLIANCE_PLACEHOLDER = {"gate": "not_implemented", "allowed": True,
-                          "note": "no compliance checks yet: calling windows, do-not-call and frequency caps are "
-                                  "not enforced by this version"}
+POLICY_REFRESH_S = 30.0  # re-read stored policy packs this often (selections are read every tick)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 class CampaignRunner:
@@ -57,13 +64,46 @@ class CampaignRunner:
         self.engine = engine
         self.campaign = campaign
         s = engine.settings
-        self.hopper = hopper.Hopper(engine.pool, s.dialer_id, campaign["id"], size=s.hopper_size, lease_s=s.lease_s)
+        raw_schedule = campaign.get("schedule")
+        self.schedule = CampaignSchedule.from_json(json.loads(raw_schedule) if isinstance(raw_schedule, str)
+                                                   else raw_schedule)
+        self.zones: list[str | None] = []  # the callee zones still to call (refreshed every minute)
+        self._zones_read = 0.0
+        # Only contacts inside the campaign's windows (callee time) are leased: the gate would
+        # defer the others anyway, one stored refusal each (dialer/schedule.py, dialer/compliance).
+        self.hopper = hopper.Hopper(engine.pool, s.dialer_id, campaign["id"], size=s.hopper_size, lease_s=s.lease_s,
+                                    open_zones=self._open_zones, default_zone=self.schedule.time_zone)
         self.task: asyncio.Task | None = None
         self._finish_checked = 0.0
+        # The campaign's abandonment budget as of the last tick (compliance.store.headroom):
+        # {"headroom": max_rate - rate, "abandons_left": n, ...}; None until first computed.
+        # It goes to the pacer as PacingInput.abandon_headroom (abandons_left).
+        self.abandonment: dict[str, Any] | None = None
 
     @property
     def id(self) -> int:
         return self.campaign["id"]
+
+    def _open_zones(self) -> list[str]:
+        now = self.engine.clock()
+        return [zone or self.schedule.time_zone for zone in self.schedule.open_zones(self.zones or [None], now)]
+
+    async def _refresh_zones(self) -> None:
+        if time.monotonic() - self._zones_read < 60 and self.zones:
+            return
+        from dialer.scheduler import campaign_zones
+
+        async with self.engine.pool.acquire() as conn:
+            self.zones = await campaign_zones(conn, self.id)
+        self._zones_read = time.monotonic()
+
+    def facts(self) -> CampaignFacts:
+        c = self.campaign
+        schedule = c.get("schedule")
+        if isinstance(schedule, str):
+            schedule = json.loads(schedule)
+        return CampaignFacts(c["id"], c.get("kind") or "collection", c["dial_mode"],
+                             self.engine.settings.ring_timeout_s, schedule)
 
     def route(self) -> Route:
         c, s = self.campaign, self.engine.settings
@@ -71,9 +111,12 @@ class CampaignRunner:
         prompt = None
         if c["machine_policy"] == "message" and c["machine_target"]:
             prompt = f"{self.engine.prompts_dir}/{MACHINE_PROMPT_LANGUAGE}/{c['machine_target']}"
+        # Every abandoned call hears who called and how to call back (dialplan: safe-harbor).
+        safe_harbor = f"{self.engine.prompts_dir}/{MACHINE_PROMPT_LANGUAGE}/safe_harbor"
         return Route(campaign_id=c["id"], caller_id=c["caller_id"], queue=c["agent_queue"],
                      queue_timeout_s=s.queue_timeout_s, human_route=human, flow=c["flow"],
-                     machine_policy=c["machine_policy"], machine_target=c["machine_target"], machine_prompt=prompt)
+                     machine_policy=c["machine_policy"], machine_target=c["machine_target"], machine_prompt=prompt,
+                     safe_harbor=safe_harbor)
 
     async def run(self) -> None:
         try:
@@ -97,6 +140,7 @@ class CampaignRunner:
 
     async def tick(self) -> None:
         engine = self.engine
+        await self._refresh_zones()
         await self.hopper.refill()
         if not engine.ready():
             return
@@ -107,26 +151,59 @@ class CampaignRunner:
         board = engine.agents.board
         pacer = pacer_for(c["dial_mode"], power_ratio=engine.settings.power_ratio,
                           preview_seconds=engine.settings.preview_s)
-        leads: list = []
+        taken: list = []     # leads out of the hopper this tick
+        spare: list = []     # allowed by the gate but beyond what the pacer asked for
         started: list = []
+        refused = 0
         try:
             async with engine.pool.acquire() as conn, conn.transaction():
                 if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1, hashtext($2))", _PACING_LOCK,
                                            c["agent_queue"]):
                     return  # another dialer (or campaign) is pacing calls for these agents right now
                 flying, connected = await attempts.in_flight(conn, c["agent_queue"])
-                decision = pacer.decide(PacingInput(
-                    agents_available=board.available(c["agent_queue"]),
-                    agents_logged_in=board.logged_in(c["agent_queue"]), calls_in_flight=flying,
-                    calls_connected=connected, max_lines=engine.settings.max_lines))
+                lines = engine.settings.max_lines
+                if self.route().human_route == "flow":
+                    # People who answer hear an IVR flow, not an agent: the lines are the only limit,
+                    # so every free line counts as a free "agent" (progressive: fill the lines).
+                    pacing = dict(agents_available=lines, agents_logged_in=lines, calls_in_flight=flying,
+                                  calls_connected=connected, max_lines=lines)
+                else:
+                    pacing = dict(agents_available=board.available(c["agent_queue"]),
+                                  agents_logged_in=board.logged_in(c["agent_queue"]), calls_in_flight=flying,
+                                  calls_connected=connected, max_lines=lines)
+                if self.abandonment is not None and "abandon_headroom" in PacingInput.__dataclass_fields__:
+                    # abandoned calls the campaign's budget still allows (pacing: "abandoned calls
+                    # still allowed in the compliance window"), as of the last tick's gate query
+                    pacing["abandon_headroom"] = float(self.abandonment["abandons_left"])
+                decision = pacer.decide(PacingInput(**pacing))
                 if decision.calls <= 0:
                     return
-                leads = self.hopper.take(decision.calls)
                 if decision.delay_s:
                     await asyncio.sleep(decision.delay_s)  # preview: the agent reads the contact first
+                # The compliance gate, for every lead in the hopper at once (one history query):
+                # refused ones leave the hopper (excluded, or back to retry at their time) with the
+                # decision stored; allowed ones are dialled up to the pacer's count.
+                taken = self.hopper.take(len(self.hopper))
+                now = engine.clock()
+                campaign_facts = self.facts()
+                pack = await compliance.pack_for(conn, engine.policies, c["id"], campaign_facts.kind)
+                gathered = await compliance.gather(conn, taken, campaign_facts, pack, now)
+                allowed: list = []
+                for lead in taken:
+                    contact, history = gathered[lead.contact_id]
+                    verdict = decide(contact, campaign_facts, pack, history, now)
+                    if self.abandonment is None or history.abandonment is not None:
+                        self.abandonment = compliance.headroom(pack, history.abandonment)
+                    if verdict.verdict != "allow":
+                        refused += await compliance.refuse(conn, contact, verdict, owner=engine.settings.dialer_id)
+                    elif len(allowed) < decision.calls:
+                        allowed.append((lead, verdict))
+                    else:
+                        spare.append(lead)
                 route = self.route()
-                for lead in leads:
-                    explanation = {"pacing": decision.explanation, "compliance": COMPLIANCE_PLACEHOLDER,
+                for lead, verdict in allowed:
+                    explanation = {"pacing": decision.explanation, "compliance": verdict.as_json(),
+                                   "abandonment": self.abandonment,
                                    "route": {"human": route.human_route, "queue": route.queue,
                                              "machine": route.machine_policy}}
                     attempt = await attempts.start(conn, lead, owner=engine.settings.dialer_id,
@@ -137,9 +214,13 @@ class CampaignRunner:
                         engine.originator.pending.add(attempt.id)
                         started.append(attempt)
         except BaseException:
-            self.hopper.put_back(leads)  # rolled back: the leads are still leased to us
+            self.hopper.put_back(taken)  # rolled back: the leads are still leased to us
             engine.originator.pending.difference_update(a.id for a in started)
             raise
+        self.hopper.put_back(spare)
+        if refused:
+            log.info("campaign %s: compliance gate held back %d contact(s) (see compliance_decisions)", c["id"],
+                     refused)
         # Committed: each attempt is on record before its call is placed.
         for attempt in started:
             engine.originator.originate(attempt, route, engine.settings.ring_timeout_s)
@@ -165,8 +246,11 @@ class CampaignRunner:
 
 class DialerEngine:
     def __init__(self, pool: asyncpg.Pool, ami, settings: DialerSettings, *, prompts_dir: str,
-                 known_flows: Callable[[], Collection[str]] = lambda: ()):
+                 known_flows: Callable[[], Collection[str]] = lambda: (),
+                 clock: Callable[[], datetime] = utc_now):
         self.pool, self.ami, self.settings = pool, ami, settings
+        self.clock = clock  # the compliance gate's "now" (tests drive it across windows and DST changes)
+        self.policies = compliance.PolicyBook({})
         self.prompts_dir = prompts_dir.rstrip("/")
         self.known_flows = known_flows
         self.originator = Originator(ami, save=self._save, finish=self._finish, settle_s=settings.settle_s)
@@ -188,8 +272,20 @@ class DialerEngine:
         self.agents.install()
         self.ami.register_event("FullyBooted", self._on_connected)  # sent by Asterisk after every login
         await attempts.heartbeat(self.pool, self.settings.dialer_id, starting=True)
+        await self.load_policies()
         self._task = asyncio.create_task(self._run(), name="dialer-engine")
         log.info("dialer %s started", self.settings.dialer_id)
+
+    async def load_policies(self) -> None:
+        """Store the shipped packs (new versions only) and read every stored version."""
+        try:
+            added = await compliance.sync_packs(self.pool, shipped_packs(), by=f"dialer:{self.settings.dialer_id}")
+            if added:
+                log.info("compliance: stored policy pack(s) %s", ", ".join(added))
+        except PolicyError as exc:  # the stored versions still apply; a campaign without one dials nothing
+            log.error("compliance: %s", exc)
+        self.policies = await compliance.PolicyBook.load(self.pool)
+        self._policies_at = time.monotonic()
 
     def _on_connected(self, manager, event) -> None:
         self.synced = False  # events may have been missed while disconnected
@@ -228,6 +324,8 @@ class DialerEngine:
                 elif self.ready() and now - last_reconcile >= self.settings.reconcile_every_s:
                     await self.reconciler.run()
                     last_reconcile = now
+                if now - getattr(self, "_policies_at", 0.0) >= POLICY_REFRESH_S:
+                    await self.load_policies()
                 await self._follow_campaigns()
             except asyncio.CancelledError:
                 raise
@@ -238,8 +336,8 @@ class DialerEngine:
 
     async def _follow_campaigns(self) -> None:
         rows = await self.pool.fetch(
-            "SELECT id, name, caller_id, trunk, dial_mode, agent_queue, flow_name AS flow, machine_policy,"
-            " machine_target, retry_rules, state FROM campaigns WHERE state = 'running' ORDER BY id")
+            "SELECT id, kind, name, caller_id, trunk, dial_mode, agent_queue, flow_name AS flow, machine_policy,"
+            " machine_target, retry_rules, schedule, state FROM campaigns WHERE state = 'running' ORDER BY id")
         running = {r["id"]: dict(r) for r in rows}
         for campaign_id in list(self.runners):
             if campaign_id not in running:

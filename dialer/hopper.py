@@ -10,6 +10,9 @@ succeeds while the caller still holds the lease.
 
 Dialable: status new, or retry whose next_attempt_at has come, or scheduled
 with an expired lease. Due retries go first, then new contacts in list order.
+With `open_zones`, only contacts whose callee zone is inside the campaign's
+calling windows now (dialer/schedule.py; an unknown zone counts as the
+campaign's `default_zone`) are claimed.
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ WITH picked AS (
       AND (status = 'new'
            OR (status = 'retry' AND next_attempt_at <= now())
            OR (status = 'scheduled' AND lease_expires_at < now()))
+      AND ($5::text[] IS NULL OR coalesce(time_zone, $6) = ANY($5::text[]))
     ORDER BY next_attempt_at NULLS LAST, id
     LIMIT $3
     FOR UPDATE SKIP LOCKED
@@ -54,10 +58,10 @@ WHERE status = 'scheduled' AND lease_owner = $1 AND ($2::bigint[] IS NULL OR id 
 
 
 async def claim(pool: asyncpg.Pool | asyncpg.Connection, campaign_id: int, owner: str, limit: int,
-                lease_s: float) -> list[Lead]:
-    if limit <= 0:
+                lease_s: float, open_zones: list[str] | None = None, default_zone: str = "") -> list[Lead]:
+    if limit <= 0 or open_zones == []:
         return []
-    rows = await pool.fetch(_CLAIM, campaign_id, owner, limit, float(lease_s))
+    rows = await pool.fetch(_CLAIM, campaign_id, owner, limit, float(lease_s), open_zones, default_zone)
     rows = sorted(rows, key=lambda r: r["id"])  # RETURNING order is not the pick order
     return [Lead(r["id"], r["campaign_id"], r["phone"], r["attempts"], r["time_zone"], r["name"]) for r in rows]
 
@@ -89,9 +93,12 @@ async def remaining(pool, campaign_id: int) -> dict[str, int]:
 class Hopper:
     """One campaign's leads held by this dialer: refilled below half, leases renewed."""
 
-    def __init__(self, pool: asyncpg.Pool, owner: str, campaign_id: int, *, size: int, lease_s: float):
+    def __init__(self, pool: asyncpg.Pool, owner: str, campaign_id: int, *, size: int, lease_s: float,
+                 open_zones=None, default_zone: str = ""):
         self.pool, self.owner, self.campaign_id = pool, owner, campaign_id
         self.size, self.lease_s = size, lease_s
+        self.open_zones = open_zones  # () -> zones open now (dialer/schedule.py), or None: no zone filter
+        self.default_zone = default_zone
         self.leads: deque[Lead] = deque()
         self._renewed = time.monotonic()
 
@@ -103,9 +110,15 @@ class Hopper:
             held = await renew(self.pool, self.owner, [lead.contact_id for lead in self.leads], self.lease_s)
             self.leads = deque(lead for lead in self.leads if lead.contact_id in held)
             self._renewed = time.monotonic()
+        zones = self.open_zones() if self.open_zones else None
+        if zones is not None:  # leads whose window closed while we held them go back
+            closed = [lead for lead in self.leads if (lead.time_zone or self.default_zone) not in zones]
+            if closed:
+                self.leads = deque(lead for lead in self.leads if lead not in closed)
+                await release(self.pool, self.owner, [lead.contact_id for lead in closed])
         if len(self.leads) <= self.size // 2:
             self.leads.extend(await claim(self.pool, self.campaign_id, self.owner, self.size - len(self.leads),
-                                          self.lease_s))
+                                          self.lease_s, zones, self.default_zone))
 
     def take(self, n: int) -> list[Lead]:
         return [self.leads.popleft() for _ in range(min(n, len(self.leads)))]

@@ -8,10 +8,15 @@
     GET  /campaigns/{id}/lists                   the campaign's uploads
     GET  /uploads/{id}                           an upload's status and counts
     GET  /uploads/{id}/errors.csv                its rejected rows (row, column, reason)
+    GET  /compliance/explain?phone=&campaign_id=&at=   why a number was / wasn't called (dialer.compliance.explain)
+    GET  /dnc?phone=                             a number's do-not-call entries
+    POST /dnc                                    add one: {phone, campaign_id?, source?, note?}
+    GET  /policies                               stored policy packs (every version)
+    PUT  /campaigns/{id}/policy                  dial the campaign under {pack, version?}
 
-Errors are JSON: {"error": {"code", "message", "field"}}. Until the API has
-authentication, a caller names itself in the X-User header; that name is
-recorded with campaign events and uploads ("api" when absent).
+Errors are JSON: {"error": {"code", "message", "field"}}. Each handler names
+the permission it needs (common/http_auth.py); the authenticated user is who
+is recorded with campaign events and uploads.
 
 The upload is streamed to a temporary file chunk by chunk (never held in
 memory) while its sha256 and text encoding are worked out, then loaded; the
@@ -33,6 +38,7 @@ from typing import Any, Awaitable, Callable
 import asyncpg
 from aiohttp import web
 
+from common.http_auth import USER, requires
 from dialer import campaigns
 from dialer.lists import loader
 from dialer.lists.columns import validate_overrides
@@ -92,7 +98,10 @@ def _int_param(request: web.Request, name: str) -> int:
 
 
 def _actor(request: web.Request) -> str:
-    actor = request.headers.get("X-User", "").strip() or "api"
+    user = request.get(USER)
+    if user is not None:  # authenticated (common/http_auth.py): the user is who acts
+        return user.name
+    actor = request.headers.get("X-User", "").strip() or "api"  # the app mounted alone, without auth (tests)
     if not _ACTOR.match(actor):
         raise ApiError(400, "invalid_parameter", "X-User must be one line of at most 100 characters", "X-User")
     return actor
@@ -104,8 +113,10 @@ def _pool(request: web.Request) -> asyncpg.Pool:
 
 # --- campaigns ------------------------------------------------------------------------------
 
+@requires("campaigns.write")
 @_api
 async def create_campaign(request: web.Request) -> web.Response:
+    """Create a campaign (it starts as a draft); the body is the campaign as JSON."""
     try:
         payload = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -119,8 +130,10 @@ async def create_campaign(request: web.Request) -> web.Response:
     return _json(campaign, 201, {"Location": str(url)})
 
 
+@requires("campaigns.read")
 @_api
 async def list_campaigns(request: web.Request) -> web.Response:
+    """Campaigns, newest first (?state=, ?limit=)."""
     state = request.query.get("state") or None
     if state is not None and state not in campaigns.STATES:
         raise ApiError(400, "invalid_parameter", f"state must be one of {', '.join(campaigns.STATES)}", "state")
@@ -133,13 +146,17 @@ async def list_campaigns(request: web.Request) -> web.Response:
     return _json({"campaigns": await campaigns.list_campaigns(_pool(request), state=state, limit=limit)})
 
 
+@requires("campaigns.read")
 @_api
 async def get_campaign(request: web.Request) -> web.Response:
+    """One campaign with its contact counts and event history."""
     return _json(await campaigns.get_campaign(_pool(request), _int_param(request, "campaign_id")))
 
 
+@requires("campaigns.control")
 @_api
 async def campaign_action(request: web.Request) -> web.Response:
+    """Start, pause, resume, finish or archive a campaign."""
     campaign_id = _int_param(request, "campaign_id")
     action = request.match_info["action"]
     if action not in campaigns.ACTIONS:
@@ -160,8 +177,10 @@ def _upload_body(request: web.Request, upload: dict[str, Any], **extra: Any) -> 
     return {**upload, "errors_csv": str(errors), **extra}
 
 
+@requires("lists.upload")
 @_api
 async def upload_list(request: web.Request) -> web.Response:
+    """Upload a CSV or XLSX call list (multipart: file, optional columns JSON); returns its counts."""
     campaign_id = _int_param(request, "campaign_id")
     by = _actor(request)
     if not request.content_type.startswith("multipart/"):
@@ -240,8 +259,10 @@ async def _receive(request: web.Request, out, limit: int) -> tuple[str, str | No
         raise ApiError(400, "bad_multipart", f"could not read the multipart body: {exc}", "file") from None
 
 
+@requires("lists.read")
 @_api
 async def campaign_uploads(request: web.Request) -> web.Response:
+    """A campaign's list uploads."""
     campaign_id = _int_param(request, "campaign_id")
     await campaigns.get_campaign(_pool(request), campaign_id, details=False)  # 404 if missing
     uploads = await loader.list_uploads(_pool(request), campaign_id)
@@ -256,13 +277,17 @@ async def _upload_or_404(request: web.Request) -> dict[str, Any]:
     return upload
 
 
+@requires("lists.read")
 @_api
 async def get_upload(request: web.Request) -> web.Response:
+    """An upload's status and counts."""
     return _json(_upload_body(request, await _upload_or_404(request)))
 
 
+@requires("lists.read")
 @_api
 async def upload_errors(request: web.Request) -> web.StreamResponse:
+    """An upload's rejected rows as CSV (row, column, reason), formula cells defused."""
     upload = await _upload_or_404(request)
     response = web.StreamResponse(headers={
         "Content-Type": "text/csv; charset=utf-8",
@@ -274,6 +299,137 @@ async def upload_errors(request: web.Request) -> web.StreamResponse:
         await response.write(chunk.encode("utf-8"))
     await response.write_eof()
     return response
+
+
+# --- compliance -------------------------------------------------------------------------------
+
+def _phone(value: Any, field: str = "phone") -> str:
+    from dialer.compliance import store
+    from dialer.phones import PhoneError
+
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, "invalid_parameter", f"{field} is required", field)
+    try:
+        return store.e164(value)
+    except PhoneError as exc:
+        raise ApiError(400, "invalid_phone", f"{field}: {exc}", field) from None
+
+
+def _optional_id(value: Any, field: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ApiError(400, "invalid_parameter", f"{field} must be a number", field) from None
+    if isinstance(value, bool) or not 0 < number < 2**63:
+        raise ApiError(400, "invalid_parameter", f"{field} must be a positive number", field)
+    return number
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        payload = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "the body must be a JSON object") from None
+    if not isinstance(payload, dict):
+        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    return payload
+
+
+@requires("policies.read")
+@_api
+async def explain_number(request: web.Request) -> web.Response:
+    """Why a number was or was not called: recorded decisions and the gate at ?at= (?phone=, ?campaign_id=)."""
+    from datetime import datetime
+
+    from dialer.compliance import explain
+
+    phone = _phone(request.query.get("phone"))
+    campaign_id = _optional_id(request.query.get("campaign_id"), "campaign_id")
+    at = None
+    if request.query.get("at"):
+        try:
+            at = datetime.fromisoformat(request.query["at"].strip().replace(" ", "+"))
+        except ValueError:
+            raise ApiError(400, "invalid_parameter", "at must be an ISO time such as 2026-03-03T20:59:00+08:00",
+                           "at") from None
+        if at.tzinfo is None:
+            raise ApiError(400, "invalid_parameter", "at must include its offset, e.g. 2026-03-03T20:59:00+08:00",
+                           "at")
+    return _json(await explain.explain(_pool(request), phone, campaign_id=campaign_id, at=at))
+
+
+@requires("dnc.read")
+@_api
+async def search_dnc(request: web.Request) -> web.Response:
+    """A number's do-not-call entries (?phone=)."""
+    from dialer.compliance import store
+
+    phone = _phone(request.query.get("phone"))
+    return _json({"phone": phone, "entries": await store.search_dnc(_pool(request), phone)})
+
+
+@requires("dnc.write")
+@_api
+async def add_dnc(request: web.Request) -> web.Response:
+    """Put a number on the global do-not-call list, or a campaign's: {phone, campaign_id?, source?, note?}."""
+    from dialer.compliance import store
+
+    payload = await _json_body(request)
+    unknown = sorted(set(payload) - {"phone", "campaign_id", "source", "note"})
+    if unknown:
+        raise ApiError(400, "invalid_field", f"unknown field {unknown[0]!r}", unknown[0])
+    phone = _phone(payload.get("phone"))
+    campaign_id = _optional_id(payload.get("campaign_id"), "campaign_id")
+    source = payload.get("source", "manual")
+    allowed = ("manual", "agent", "refusal", "opt_out_call")
+    if source not in allowed:
+        raise ApiError(400, "invalid_field", f"source must be one of {', '.join(allowed)}", "source")
+    note = payload.get("note", "")
+    if not isinstance(note, str) or len(note) > 500:
+        raise ApiError(400, "invalid_field", "note must be text of at most 500 characters", "note")
+    if campaign_id is not None:
+        await campaigns.get_campaign(_pool(request), campaign_id, details=False)  # 404 if missing
+    added = await store.add_dnc(_pool(request), phone, scope="campaign" if campaign_id else "global",
+                                campaign_id=campaign_id, source=source, note=note, by=_actor(request))
+    entries = await store.search_dnc(_pool(request), phone)
+    return _json({"phone": phone, "added": added, "entries": entries}, 201 if added else 200)
+
+
+@requires("policies.read")
+@_api
+async def list_policies(request: web.Request) -> web.Response:
+    """Stored compliance policy packs (every version) and the campaigns' selections."""
+    rows = await _pool(request).fetch("SELECT name, version, title, sha256, loaded_by, loaded_at FROM policy_packs"
+                                      " ORDER BY name, version")
+    selections = await _pool(request).fetch("SELECT campaign_id, pack_name, pack_version, selected_by, selected_at"
+                                            " FROM campaign_policy ORDER BY campaign_id")
+    return _json({"packs": [{**dict(r), "loaded_at": r["loaded_at"].isoformat()} for r in rows],
+                  "selections": [{**dict(r), "selected_at": r["selected_at"].isoformat()} for r in selections]})
+
+
+@requires("policies.write")
+@_api
+async def select_policy(request: web.Request) -> web.Response:
+    """Dial a campaign under a policy pack: {pack, version?} (no version: the newest)."""
+    from dialer.compliance import store
+
+    campaign_id = _int_param(request, "campaign_id")
+    payload = await _json_body(request)
+    name = payload.get("pack")
+    if not isinstance(name, str) or not name.strip():
+        raise ApiError(400, "invalid_field", "pack is required (a policy pack name)", "pack")
+    version = payload.get("version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+        raise ApiError(400, "invalid_field", "version must be a whole number from 1, or absent for the newest",
+                       "version")
+    await campaigns.get_campaign(_pool(request), campaign_id, details=False)
+    try:
+        await store.select_pack(_pool(request), campaign_id, name.strip(), version, by=_actor(request))
+    except store.NoPolicy as exc:
+        raise ApiError(404, "not_found", str(exc), "pack") from None
+    return _json({"campaign_id": campaign_id, "pack": name.strip(), "version": version})
 
 
 def campaigns_app(pool: asyncpg.Pool, app: web.Application | None = None, *,
@@ -295,4 +451,9 @@ def campaigns_app(pool: asyncpg.Pool, app: web.Application | None = None, *,
     app.router.add_get("/campaigns/{campaign_id}/lists", campaign_uploads)
     app.router.add_get("/uploads/{upload_id}", get_upload, name="upload")
     app.router.add_get("/uploads/{upload_id}/errors.csv", upload_errors, name="upload_errors")
+    app.router.add_get("/compliance/explain", explain_number)
+    app.router.add_get("/dnc", search_dnc)
+    app.router.add_post("/dnc", add_dnc)
+    app.router.add_get("/policies", list_policies)
+    app.router.add_put("/campaigns/{campaign_id}/policy", select_policy)
     return app

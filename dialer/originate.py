@@ -54,6 +54,7 @@ class Route:
     machine_policy: str         # hangup | message | flow
     machine_target: str | None
     machine_prompt: str | None  # full path (no extension) of the message prompt, as Asterisk sees it
+    safe_harbor: str | None = None  # prompt played to a person answered and left without an agent
 
 
 def ami_up(ami) -> bool:
@@ -88,6 +89,7 @@ def originate_action(attempt: Attempt, route: Route, ring_timeout_s: float) -> d
         "BANKCC_HUMAN_ROUTE": route.human_route, "BANKCC_FLOW": route.flow,
         "BANKCC_MACHINE_POLICY": route.machine_policy, "BANKCC_MACHINE_TARGET": route.machine_target or "",
         "BANKCC_MACHINE_PROMPT": route.machine_prompt or "",
+        "BANKCC_SAFE_HARBOR": route.safe_harbor or "",
     }
     return {"Action": "Originate", "ActionID": attempt.action_id, "ChannelId": attempt.unique_id,
             "Channel": attempt.dial_string, "Context": OUTBOUND_CONTEXT, "Exten": "s", "Priority": "1",

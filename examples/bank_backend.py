@@ -5,11 +5,13 @@ endpoint but `GET /health` needs `Authorization: Bearer <token>`, the token
 coming from env `BANK_API_TOKEN` (default `demo-token`).
 
     POST /customers/verify          {card_number, id_last4}  -> customer, or 401 verification_failed
+    POST /customers/verify-id       {customer_id, id_last4}  -> customer, or 401 (outbound calls know the customer)
     POST /cards/activate            {customer_id}            -> {activated, card_status, card_last4}
     POST /cards/report-lost         {customer_id}            -> {case_id, new_card_eta, new_card_eta_days}
     GET  /accounts/{id}/summary                              -> {balance, statement_amount, minimum_due, due_date}
     GET  /installments/{id}/offer                            -> {eligible, amount, terms, monthly_fee_rate}
     POST /installments/accept       {customer_id, term}      -> {plan_id, term, monthly_payment, ...}
+    POST /collections/promises      {customer_id, amount, days} -> {promise_id, promise_date, amount}
 
 Errors are JSON: {"error": code, "message": text}. Fault modes show what
 the IVR does when the back-end misbehaves; per request with header
@@ -46,6 +48,7 @@ DEFAULT_SLOW_S = 5.0
 INSTALLMENT_TERMS = (3, 6, 12)
 MONTHLY_FEE_RATE = 0.006  # of the converted amount, per month
 NEW_CARD_DAYS = 7
+PROMISE_MAX_DAYS = 14  # a promise to pay further out is a payment plan, not a promise
 
 
 @dataclass
@@ -86,6 +89,7 @@ class StubState:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     cases: int = 1  # L0001 belongs to the demo customer whose card is already lost
     plans: int = 0
+    promises: list[dict[str, Any]] = field(default_factory=list)
 
 
 # An AppKey rather than app["fault"]: aiohttp warns on string keys, and a mutable
@@ -111,11 +115,13 @@ def create_app(fault: str | None = None, token: str | None = None) -> web.Applic
     app.on_shutdown.append(_release_waiting)
     app.router.add_get("/health", _health)
     app.router.add_post("/customers/verify", _verify)
+    app.router.add_post("/customers/verify-id", _verify_id)
     app.router.add_post("/cards/activate", _activate)
     app.router.add_post("/cards/report-lost", _report_lost)
     app.router.add_get("/accounts/{customer_id}/summary", _summary)
     app.router.add_get("/installments/{customer_id}/offer", _offer)
     app.router.add_post("/installments/accept", _accept)
+    app.router.add_post("/collections/promises", _promise)
     return app
 
 
@@ -200,6 +206,36 @@ async def _verify(request: web.Request) -> web.Response:
         "card_status": customer.card_status,
         "card_last4": customer.card_number[-4:],
     })
+
+
+async def _verify_id(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    customer = request.app[STATE].customers.get(_text(body, "customer_id"))
+    id_last4 = _text(body, "id_last4").upper()
+    if customer is None or not hmac.compare_digest(customer.id_last4.encode(), id_last4.encode()):
+        raise ApiError(401, "verification_failed", "customer and ID do not match")
+    return web.json_response({"verified": True, "customer_id": customer.customer_id, "name": customer.name,
+                              "card_status": customer.card_status, "card_last4": customer.card_number[-4:]})
+
+
+async def _promise(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    body = await _json_body(request)
+    customer = _customer(request, _text(body, "customer_id"))
+    days, amount = body.get("days"), body.get("amount")
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= PROMISE_MAX_DAYS:
+        raise ApiError(400, "bad_days", f"days must be a whole number from 1 to {PROMISE_MAX_DAYS}")
+    try:
+        amount = round(float(amount), 2)
+    except (TypeError, ValueError):
+        raise ApiError(400, "bad_amount", "amount must be a number") from None
+    if not 0 < amount <= 10_000_000:
+        raise ApiError(400, "bad_amount", "amount must be positive")
+    promise = {"promise_id": f"PTP{len(state.promises) + 1:04d}", "customer_id": customer.customer_id,
+               "amount": amount, "promise_date": (state.today() + timedelta(days=days)).isoformat()}
+    state.promises.append(promise)
+    log.info("customer %s: promise to pay %s", customer.customer_id, promise["promise_id"])
+    return web.json_response(promise)
 
 
 async def _activate(request: web.Request) -> web.Response:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from ivr.channel import Channel
 
@@ -21,6 +21,8 @@ class Services:
 
     clock: Callable[[], datetime] = utc_now
     http: Any = None  # back-end client for `http` nodes (ivr.backend)
+    # Records a do-not-call opt-out for `opt_out` nodes (dialer.compliance.store.OptOutRecorder)
+    opt_out: Any = None
 
 
 @dataclass
@@ -38,6 +40,10 @@ class CallContext:
     path: list[str] = field(default_factory=list)
     # Variables whose values must never appear in logs or step records (card numbers, PINs).
     secret_variables: set[str] = field(default_factory=set)
+    # What the caller decided (`result` nodes): name -> JSON value, kept with the call record.
+    results: dict[str, Any] = field(default_factory=dict)
+    # Where results are written as soon as they are known (the IVR service: calls.results).
+    results_sink: Callable[[dict[str, Any]], Awaitable[None]] | None = None
 
     def prompt(self, prompt_id: str) -> str:
         return self.resolve_prompt(prompt_id, self.language)

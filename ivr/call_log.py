@@ -19,6 +19,7 @@ class CallStart:
     flow_version: str
     language: str
     started_at: datetime
+    attempt_id: int | None = None  # outbound: the dialer attempt this call answered
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class CallLog(Protocol):
 
     async def call_ended(self, call_id: int, outcome: str, last_node: str | None, ended_at: datetime) -> None: ...
 
+    async def results(self, call_id: int, values: dict[str, Any]) -> None: ...
+
 
 @dataclass
 class MemoryCallLog:
@@ -58,6 +61,9 @@ class MemoryCallLog:
     async def call_ended(self, call_id: int, outcome: str, last_node: str | None, ended_at: datetime) -> None:
         self.calls[call_id].update(outcome=outcome, last_node=last_node, ended_at=ended_at)
 
+    async def results(self, call_id: int, values: dict[str, Any]) -> None:
+        self.calls[call_id].setdefault("results", {}).update(values)
+
 
 class PgCallLog:
     def __init__(self, pool: asyncpg.Pool):
@@ -65,10 +71,11 @@ class PgCallLog:
 
     async def call_started(self, start: CallStart) -> int:
         return await self.pool.fetchval(
-            """INSERT INTO calls (channel, unique_id, caller_id, dialed, flow_name, flow_version, language, started_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id""",
+            """INSERT INTO calls (channel, unique_id, caller_id, dialed, flow_name, flow_version, language, started_at,
+                                 attempt_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id""",
             start.channel, start.unique_id, start.caller_id, start.dialed, start.flow_name,
-            start.flow_version, start.language, start.started_at)
+            start.flow_version, start.language, start.started_at, start.attempt_id)
 
     async def step(self, call_id: int, step: StepRecord) -> None:
         await self.pool.execute(
@@ -81,3 +88,7 @@ class PgCallLog:
         await self.pool.execute(
             "UPDATE calls SET outcome = $2, last_node = $3, ended_at = $4 WHERE id = $1",
             call_id, outcome, last_node, ended_at)
+
+    async def results(self, call_id: int, values: dict[str, Any]) -> None:
+        await self.pool.execute("UPDATE calls SET results = results || $2::jsonb WHERE id = $1",
+                                call_id, json.dumps(values, ensure_ascii=False))

@@ -4,6 +4,7 @@
     languages: [zh-CN, en-US]      # every prompt must exist in each of these
     default_language: zh-CN
     start: greeting
+    direction: inbound             # or outbound: answered campaign calls (see ivr/outbound.py)
     nodes:
       greeting: {type: play, prompt: welcome, next: main_menu}
       ...
@@ -24,7 +25,8 @@ from ivr.located_yaml import LocatedMap, Location, YamlSourceError, load_located
 from ivr.nodes import NODE_TYPES, FlowError, Node, NodeSpec
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_TOP_KEYS = {"flow", "description", "languages", "default_language", "start", "nodes"}
+_TOP_KEYS = {"flow", "description", "languages", "default_language", "start", "direction", "nodes"}
+DIRECTIONS = ("inbound", "outbound")
 
 
 class PromptCatalogue(Protocol):
@@ -44,6 +46,8 @@ class Flow:
     nodes: dict[str, Node]
     locations: dict[str, Location]  # where each node is defined, for tools that report on nodes
     text: str  # the source, kept so every deployed version can be stored and rolled back to
+    # outbound flows run on answered campaign calls and may read the contact (ivr/outbound.py)
+    direction: str = "inbound"
 
     def node(self, node_id: str) -> Node:
         return self.nodes[node_id]
@@ -81,6 +85,9 @@ def parse_flow(text: str, file: str, catalogue: PromptCatalogue | None = None) -
     if default_language not in languages:
         raise FlowError(doc.where("default_language"), f"default_language {default_language!r} is not in languages")
     start = _required_text(doc, "start")
+    direction = doc.get("direction", "inbound")
+    if direction not in DIRECTIONS:
+        raise FlowError(doc.where("direction"), f"direction must be one of {list(DIRECTIONS)}, not {direction!r}")
     raw_nodes = doc.get("nodes")
     if not isinstance(raw_nodes, LocatedMap) or not raw_nodes:
         raise FlowError(doc.where("nodes"), "'nodes' must be a non-empty mapping of node name to node")
@@ -104,7 +111,8 @@ def parse_flow(text: str, file: str, catalogue: PromptCatalogue | None = None) -
     if catalogue is not None:
         _check_prompts(nodes, raw_nodes, languages, catalogue)
     locations = {node_id: raw_nodes.where(node_id) for node_id in nodes}
-    return Flow(name, file, flow_version(text), languages, default_language, start, nodes, locations, text)
+    return Flow(name, file, flow_version(text), languages, default_language, start, nodes, locations, text,
+                direction)
 
 
 def _required_text(doc: LocatedMap, key: str) -> str:

@@ -10,6 +10,9 @@ A scenario file (`flows/tests/*.yaml`):
         caller: "13800000001"
         input: ["1", "6222020000001234#", "-", h]   # keys; "-" silence; "h" hang up;
                                          # {say: "挂失", confidence: 0.9} or {intent: lost_card} for speech
+                                         # (free: "..." adds a free-form transcript of the same words)
+        speech: true                     # false: the line cannot listen (no model for the language),
+                                         # so `ask` nodes are keypad menus
         backend:                         # canned back-end answers by "METHOD /path"
           POST /customers/verify: {status: 200, json: {verified: true, customer_id: C001}}
           GET /accounts/C001/summary: timeout      # or unreachable, garbage
@@ -18,6 +21,8 @@ A scenario file (`flows/tests/*.yaml`):
           outcome: completed
           variables: {customer_id: C001}
           transfer: queue:cards
+          results: {activation: activated}         # what `result` nodes recorded
+          opt_outs: ["global:refusal"]             # what `opt_out` nodes recorded (dnc: down makes them fail)
 
 A multi-key string such as "6222…#" is typed key by key. Every scenario runs
 in memory in milliseconds; the suite runs all of them (tests/unit).
@@ -39,13 +44,28 @@ from ivr.fake_channel import ScriptedChannel
 from ivr.flow import Flow, load_flow
 from ivr.located_yaml import LocatedMap, YamlSourceError, load_located_file
 from ivr.runner import FlowRunner
+from ivr.speech.heard import SpeechHeard
 
-_EXPECT_KEYS = {"path", "outcome", "variables", "transfer", "requests"}
-_SCENARIO_KEYS = {"name", "language", "now", "caller", "input", "backend", "variables", "expect"}
+_EXPECT_KEYS = {"path", "outcome", "variables", "transfer", "requests", "results", "opt_outs"}
+_SCENARIO_KEYS = {"name", "language", "now", "caller", "input", "backend", "variables", "expect", "speech", "dnc"}
 
 
 class ScenarioError(ValueError):
     pass
+
+
+class ScriptedOptOut:
+    """Stands in for the do-not-call recorder of `opt_out` nodes; `dnc: down` makes it fail."""
+
+    def __init__(self, down: bool):
+        self.down = down
+        self.recorded: list[str] = []
+
+    async def __call__(self, *, unique_id: str, caller: str, scope: str, source: str, by: str) -> dict:
+        if self.down:
+            raise OSError("do-not-call list unavailable (scenario dnc: down)")
+        self.recorded.append(f"{scope}:{source}")
+        return {"phone": caller, "scope": scope, "campaign_id": None, "attempt_id": None, "added": True}
 
 
 class ScriptedBackend:
@@ -88,9 +108,11 @@ class ScenarioResult:
 def _keys(items: list[Any], where: str) -> list[Any]:
     keys: list[Any] = []
     for item in items:
-        if isinstance(item, dict):  # speech: {say: "挂失", confidence: 0.9} or {intent: lost_card}
-            if not set(item) <= {"say", "intent", "confidence"} or not ({"say", "intent"} & set(item)):
-                raise ScenarioError(f"{where}: speech input {dict(item)!r} needs 'say' or 'intent'")
+        if isinstance(item, dict):  # speech: {say: "挂失", confidence: 0.9, free: "我要挂失"} or {intent: lost_card}
+            if not set(item) <= {"say", "intent", "confidence", "free"} or not ({"say", "intent"} & set(item)) \
+                    or ("free" in item and "say" not in item):
+                raise ScenarioError(f"{where}: speech input {dict(item)!r} needs 'say' or 'intent' "
+                                    "(and may have 'confidence'; 'free' goes with 'say')")
             keys.append(dict(item))
             continue
         text = str(item)
@@ -105,14 +127,41 @@ def _keys(items: list[Any], where: str) -> list[Any]:
     return keys
 
 
-class _HangupChannel(ScriptedChannel):
-    """ScriptedChannel where the script entry 'HANGUP' hangs up at that point."""
+class ScenarioChannel(ScriptedChannel):
+    """ScriptedChannel for scenarios: 'HANGUP' hangs up there; speech waits for the next listen.
+
+    On a line that can listen, a prompt or key wait leaves a speech entry
+    where it is (words said over a plain prompt reach no recogniser; the
+    caller says them again when asked), so a script reads as the caller's
+    turns: [{say: "..."}, {say: "..."}] for two tries, whatever retry prompt
+    is played in between. On a line that cannot listen, speech is used up
+    as one silent turn.
+    """
+
+    def _next_key(self):
+        if self.speech and self.keys and isinstance(self.keys[0], dict):
+            return None
+        return super()._next_key()
 
     def _next(self):
         entry = super()._next()
         if entry == "HANGUP":
             raise CallerHangup()
         return entry
+
+    async def listen(self, prompt, phrases, no_input_s, max_speech_s, escape_keys=""):
+        entry = self.keys[0] if self.keys and self.speech else None
+        heard = await super().listen(prompt, phrases, no_input_s, max_speech_s, escape_keys)
+        if isinstance(entry, dict) and "free" in entry:  # what a free-form pass made of the same words
+            return SpeechHeard(transcript=heard.transcript, confidence=heard.confidence,
+                               free_transcript=str(entry["free"]), free_confidence=heard.confidence)
+        return heard
+
+
+def _flag(value: Any, what: str, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ScenarioError(f"{where}: {what!r} must be true or false")
+    return value
 
 
 def _check_shape(value: Any, kind: type, what: str, where: str) -> None:
@@ -126,7 +175,7 @@ async def run_scenario(flow: Flow, flows: dict[str, Flow], scenario: LocatedMap,
     for key, kind in (("input", list), ("backend", dict), ("variables", dict), ("expect", dict)):
         _check_shape(scenario.get(key), kind, f"'{key}'", where)
     expect_raw = scenario.get("expect") or {}
-    for key, kind in (("path", list), ("variables", dict), ("requests", list)):
+    for key, kind in (("path", list), ("variables", dict), ("requests", list), ("results", dict)):
         _check_shape(expect_raw.get(key), kind, f"'expect.{key}'", where)
     unknown = set(scenario) - _SCENARIO_KEYS
     if unknown:
@@ -136,11 +185,16 @@ async def run_scenario(flow: Flow, flows: dict[str, Flow], scenario: LocatedMap,
     now = scenario.get("now")
     clock_value = _instant(now, where) if now is not None else datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
     backend = ScriptedBackend(dict(scenario.get("backend") or {}), where)
-    channel = _HangupChannel(keys=_keys(list(scenario.get("input") or []), where))
+    channel = ScenarioChannel(keys=_keys(list(scenario.get("input") or []), where),
+                              speech=_flag(scenario.get("speech", True), "speech", where))
     caller = str(scenario.get("caller", "13800000000"))
     variables = {"caller": caller, "dialed": "4000", "channel": "test", "unique_id": "0.0", "language": language,
                  "call_id": 1, **dict(scenario.get("variables") or {})}
-    services = Services(clock=lambda: clock_value, http=backend)
+    dnc = scenario.get("dnc", "ok")
+    if dnc not in ("ok", "down"):
+        raise ScenarioError(f"{where}: 'dnc' must be ok or down")
+    opt_out = ScriptedOptOut(dnc == "down")
+    services = Services(clock=lambda: clock_value, http=backend, opt_out=opt_out)
     call = CallContext(channel, language, lambda p, lang: f"{lang}/{p}", variables, services)
     log = MemoryCallLog()
     call_id = await log.call_started(CallStart("test", "0.0", caller, "4000", flow.name, flow.version, language,
@@ -163,6 +217,11 @@ async def run_scenario(flow: Flow, flows: dict[str, Flow], scenario: LocatedMap,
     for var, value in dict(expect.get("variables") or {}).items():
         if str(call.variables.get(var)) != str(value):
             failures.append(f"variable {var}: expected {value!r}, got {call.variables.get(var)!r}")
+    if "opt_outs" in expect and list(expect["opt_outs"]) != opt_out.recorded:
+        failures.append(f"opt_outs: expected {list(expect['opt_outs'])}, got {opt_out.recorded}")
+    for result, value in dict(expect.get("results") or {}).items():  # what `result` nodes recorded
+        if result not in call.results or str(call.results[result]) != str(value):
+            failures.append(f"result {result}: expected {value!r}, got {call.results.get(result, '(none)')!r}")
     if "transfer" in expect:
         got = next((s.detail.get("target") for s in steps if s.node_type == "transfer"), None)
         if got != expect["transfer"]:

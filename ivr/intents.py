@@ -45,7 +45,7 @@ class IntentMatch:
     score: float
     runner_up: str | None
     runner_up_score: float
-    reason: str  # matched | below_threshold | ambiguous | empty
+    reason: str  # matched | below_threshold | ambiguous | empty | out_of_grammar | paraphrase
 
 
 def match_intent(transcript: str, confidence: float, intents: Mapping[str, Sequence[str]],
@@ -61,3 +61,30 @@ def match_intent(transcript: str, confidence: float, intents: Mapping[str, Seque
     if best_score - second_score < margin:
         return IntentMatch(None, best_score, second, second_score, "ambiguous")
     return IntentMatch(best, best_score, second, second_score, "matched")
+
+
+FREE_FORM_AGREEMENT = 0.5  # phrase_score of the free-form transcript against the chosen intent's phrases
+
+
+def confirm_by_free_form(match: IntentMatch, free_transcript: str, intents: Mapping[str, Sequence[str]],
+                         agreement: float = FREE_FORM_AGREEMENT) -> IntentMatch:
+    """Keep a grammar match only if the free-form transcript resembles one of that intent's phrases."""
+    if match.intent is None:
+        return match
+    support = max((phrase_score(free_transcript, p) for p in intents[match.intent]), default=0.0)
+    if support >= agreement:
+        return match
+    return IntentMatch(None, match.score, match.intent, match.runner_up_score, "out_of_grammar")
+
+
+def match_ranked(ranked: Sequence[tuple[float, str]], min_score: float, margin: float) -> IntentMatch:
+    """[(score, intent)] best first -> a match if the best clears `min_score` and beats the next by `margin`."""
+    if not ranked:
+        return IntentMatch(None, 0.0, None, 0.0, "empty")
+    best_score, best = ranked[0]
+    second_score, second = ranked[1] if len(ranked) > 1 else (0.0, None)
+    if best_score < min_score:
+        return IntentMatch(None, best_score, best, second_score, "below_threshold")
+    if best_score - second_score < margin:  # recorded as in match_intent: the runner-up it could not beat
+        return IntentMatch(None, best_score, second, second_score, "ambiguous")
+    return IntentMatch(best, best_score, second, second_score, "paraphrase")

@@ -18,6 +18,8 @@ from ivr.nodes import FlowError
 
 # Set by the IVR service for every call (see IvrService.handle_call).
 BUILTIN_VARIABLES = frozenset({"caller", "dialed", "channel", "unique_id", "language", "call_id"})
+# Set on answered campaign calls for flows with `direction: outbound` (ivr/outbound.py).
+OUTBOUND_VARIABLES = frozenset({"contact", "campaign_id", "campaign_kind", "attempt_id"})
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ def lint_flow(flow: Flow, *, audio_missing: set[tuple[str, str]] = frozenset(),
     live = reachable(flow)
     finishing = can_finish(flow)
     written = BUILTIN_VARIABLES | writes_of(flow, known_flows or {})
+    if flow.direction == "outbound":
+        written |= OUTBOUND_VARIABLES
     for node_id, node in flow.nodes.items():
         at = where[node_id]
         if node_id not in live:

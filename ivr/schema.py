@@ -45,6 +45,8 @@ def flow_schema() -> dict[str, Any]:
             "languages": {"type": "array", "items": {"type": "string"}, "minItems": 1},
             "default_language": {"type": "string"},
             "start": {"type": "string"},
+            "direction": {"enum": ["inbound", "outbound"], "default": "inbound",
+                          "description": "outbound: runs on answered campaign calls and may read `contact`"},
             "nodes": {
                 "type": "object",
                 "propertyNames": {"pattern": "^[A-Za-z][A-Za-z0-9_]*$"},

@@ -17,6 +17,7 @@ from ivr.call_log import CallLog, CallStart, MemoryCallLog
 from ivr.channel import CallerHangup, ChannelFailure
 from ivr.flow_registry import FlowRegistry
 from ivr.call import utc_now
+from ivr.outbound import load_outbound_variables, parse_attempt_id
 from ivr.runner import CallOutcome, FlowRunner
 
 log = logging.getLogger(__name__)
@@ -96,9 +97,11 @@ class IvrService:
             language = flow.default_language
         caller = env.get("agi_callerid", "")
         caller = caller if caller != "unknown" else ""
+        outbound = await self._outbound_variables(flow, env.get("agi_arg_2"))
         start = CallStart(channel=env.get("agi_channel", ""), unique_id=env.get("agi_uniqueid", ""),
                           caller_id=caller, dialed=env.get("agi_extension", ""),
-                          flow_name=flow.name, flow_version=flow.version, language=language, started_at=utc_now())
+                          flow_name=flow.name, flow_version=flow.version, language=language, started_at=utc_now(),
+                          attempt_id=outbound["attempt_id"] if outbound else None)
         call_log = self.call_log
         try:
             call_id = await call_log.call_started(start)
@@ -114,8 +117,9 @@ class IvrService:
             channel = AgiChannel(session, self.speech)
             await channel.answer()
             variables = {"caller": caller, "dialed": start.dialed, "channel": start.channel,
-                         "unique_id": start.unique_id, "language": language, "call_id": call_id}
-            context = CallContext(channel, language, self.resolve_prompt, variables, self.services)
+                         "unique_id": start.unique_id, "language": language, "call_id": call_id, **(outbound or {})}
+            context = CallContext(channel, language, self.resolve_prompt, variables, self.services,
+                                  results_sink=self._results_sink(call_log, call_id))
             channel.language = lambda: context.language  # recognise in the language the call is in now
             runner = FlowRunner(flow, context, call_log, call_id, clock=self.services.clock,
                                 flows=self.flows.snapshot())
@@ -132,6 +136,32 @@ class IvrService:
             except Exception:
                 log.exception("call %s: could not record the end of the call", call_id)
             log.info("call %s ended: %s after %d steps", call_id, outcome.outcome, outcome.steps)
+
+
+    async def _outbound_variables(self, flow, attempt_arg: str | None) -> dict | None:
+        """The contact an outbound flow talks to; None for inbound calls (or when it cannot be read)."""
+        attempt_id = parse_attempt_id(attempt_arg)
+        if attempt_id is None or self.pool is None:
+            if flow.direction == "outbound":
+                log.warning("outbound flow %s started without a dialer attempt: no contact data", flow.name)
+            return None
+        try:
+            found = await load_outbound_variables(self.pool, attempt_id)
+        except Exception:  # the customer is on the line: run the flow, its nodes take their error exits
+            log.exception("attempt %s: could not read the contact for flow %s", attempt_id, flow.name)
+            return None
+        if found is None:
+            log.warning("attempt %s not found for flow %s", attempt_id, flow.name)
+        return found
+
+    @staticmethod
+    def _results_sink(call_log: CallLog, call_id: int):
+        async def write(values: dict) -> None:
+            try:
+                await call_log.results(call_id, values)
+            except Exception:  # the caller's decision is still in the step record of the result node
+                log.exception("call %s: could not record results %s", call_id, sorted(values))
+        return write
 
 
 def default_flow_registry(flows_dir: Path, prompts_dir: Path) -> FlowRegistry:

@@ -2,14 +2,17 @@
 
     upload_list(pool, campaign_id, path, filename=..., by=...) -> UploadResult
 
-The file is read in batches of rows (memory stays flat in the file's size).
-Reading and checking a batch runs in a worker thread while the previous batch
-is being loaded, so the event loop (which may also be serving IVR calls)
-never waits on parsing. Each batch is one transaction: its good rows are
-COPied into a temporary staging table and inserted with
-`INSERT … SELECT … ON CONFLICT DO NOTHING` (deduplicating within the file and
-against the campaign), its bad rows go to `list_row_errors`, and the upload's
-counts move on. Whatever a later problem in the file, committed batches stay.
+The file is read and checked in batches (dialer.lists.batches: memory stays flat
+in the file's size), in a worker process for big files so that checking rows
+runs on one core while PostgreSQL loads the previous batch on the other, and the
+event loop (which may also be serving IVR calls) never waits on parsing. Each
+batch is one transaction: the campaign's contacts with the batch's phones are
+looked up (one index probe per phone), the other rows are COPied straight into
+`contacts`, bad rows go to `list_row_errors`, and the upload's counts move on.
+Should another upload into the same campaign add one of the phones between the
+look-up and the COPY, the batch is done again through a staging table and
+`INSERT … ON CONFLICT DO NOTHING`. Whatever a later problem in the file,
+committed batches stay.
 
 Idempotency: an upload is keyed by (campaign, sha256 of the content). The same
 file again returns the earlier upload's result. An upload still marked
@@ -24,43 +27,42 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import Any, AsyncIterator, Callable, Mapping, Sequence
 
 import asyncpg
 
 from dialer.campaigns import UPLOAD_STATES, CampaignNotFound
-from dialer.lists.columns import ColumnMap, map_columns
-from dialer.lists.model import Contact, FileProblem
-from dialer.lists.readers import FileInfo, RowSource, inspect_file
+from dialer.lists.batches import Batch, BatchJob, BatchReader, Header
+from dialer.lists.copy_rows import COPY_COLUMNS
+from dialer.lists.model import FileProblem
+from dialer.lists.readers import FileInfo, inspect_file
 from dialer.lists.report import report_header, report_rows
-from dialer.lists.rows import validate_row
 
 log = logging.getLogger(__name__)
 
-BATCH_ROWS = 5000
+BATCH_ROWS = 20_000
+# Smaller files are read in a thread: starting the worker process costs about half a second.
+PROCESS_MIN_BYTES = 8 * 1024 * 1024
 _UPLOAD_LOCK = 7_341_003  # pg_advisory_lock(key, upload id): held while an upload is being worked on
 _MAPPING_CODES = ("no_phone_column", "ambiguous_column", "missing_column")
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
-STAGE_COLUMNS = ("phone", "alt_phones", "name", "account_ref", "due_amount", "due_date", "custom", "time_zone",
-                 "source_row")
+_FIND_EXISTING = "SELECT phone, upload_id FROM contacts WHERE campaign_id = $1 AND phone = ANY($2::text[])"
 _CREATE_STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS contact_stage (
-    phone text, alt_phones text[], name text, account_ref text, due_amount numeric(14, 2), due_date date,
-    custom jsonb, time_zone text, source_row integer
+    campaign_id bigint, upload_id bigint, phone text, alt_phones text[], name text, account_ref text,
+    due_amount numeric(14, 2), due_date date, custom jsonb, time_zone text, source_row integer
 ) ON COMMIT DELETE ROWS"""
-# One statement per batch (whose phones are already distinct: the batcher drops repeats
-# within a batch). Rows are inserted in phone order so concurrent uploads into one
-# campaign take index entries in the same order and cannot deadlock each other. Only the
-# (few) rows that hit an existing contact are looked up again, one index probe each, to
-# tell repeats of a phone earlier in this file (the contact came from this upload) from
-# contacts the campaign already had.
-_LOAD_BATCH = """
+# The fallback for a batch whose phones another upload added meanwhile: one statement
+# (the batch's phones are already distinct). Rows are inserted in phone order so that
+# concurrent uploads into one campaign take index entries in the same order and cannot
+# deadlock each other. Only the (few) rows that hit an existing contact are looked up
+# again, one index probe each, to tell repeats of a phone earlier in this file (the
+# contact came from this upload) from contacts the campaign already had.
+_LOAD_STAGE = f"""
 WITH ins AS (
-    INSERT INTO contacts (campaign_id, phone, alt_phones, name, account_ref, due_amount, due_date, custom,
-                          time_zone, upload_id, source_row)
-    SELECT $1, phone, alt_phones, name, account_ref, due_amount, due_date, custom, time_zone, $2, source_row
-    FROM contact_stage ORDER BY phone
+    INSERT INTO contacts ({", ".join(COPY_COLUMNS)})
+    SELECT {", ".join(COPY_COLUMNS)} FROM contact_stage ORDER BY phone
     ON CONFLICT (campaign_id, phone) DO NOTHING
     RETURNING phone
 ), conflicts AS (
@@ -139,70 +141,16 @@ async def error_report(pool: asyncpg.Pool, upload_id: int, chunk_rows: int = 200
 
 # --- the pipeline ---------------------------------------------------------------------------
 
-@dataclass
-class _Batch:
-    records: list[tuple]          # contacts, phones distinct within the batch
-    errors: list[tuple]
-    rows: int                     # data rows read
-    last_row: int
-    repeats: int = 0              # rows whose phone an earlier row of the batch had
-    problem: FileProblem | None = None
-
-
-class _Batcher:
-    """Pulls up to `size` data rows at a time from a RowSource and checks them (runs in a thread)."""
-
-    def __init__(self, rows: Iterator[tuple[int, list[Any]]], columns: ColumnMap, region: str, strict_width: bool,
-                 upload_id: int, skip_through: int, size: int):
-        self.rows, self.columns, self.region, self.strict = rows, columns, region, strict_width
-        self.upload_id, self.skip_through, self.size = upload_id, skip_through, size
-        self.finished = False
-        self.last_row = skip_through
-
-    def next(self) -> _Batch | None:
-        if self.finished:
-            return None
-        records: list[tuple] = []
-        errors: list[tuple] = []
-        phones: set[str] = set()
-        n = repeats = 0
-        columns, region, strict, upload_id = self.columns, self.region, self.strict, self.upload_id
-        try:
-            for row, cells in self.rows:
-                if row <= self.skip_through:
-                    continue
-                result = validate_row(row, cells, columns, region, strict)
-                if type(result) is Contact:
-                    if result.phone in phones:
-                        repeats += 1
-                    else:
-                        phones.add(result.phone)
-                        records.append(_record(result))
-                else:
-                    errors.append((upload_id, result.row, result.column, result.reason))
-                n += 1
-                self.last_row = row
-                if n >= self.size:
-                    return _Batch(records, errors, n, row, repeats)
-        except FileProblem as problem:
-            self.finished = True
-            return _Batch(records, errors, n, self.last_row, repeats, problem)
-        self.finished = True
-        return _Batch(records, errors, n, self.last_row, repeats)
-
-
-def _record(c: Contact) -> tuple:
-    custom = json.dumps(c.custom, ensure_ascii=False) if c.custom else "{}"
-    return (c.phone, list(c.alt_phones), c.name, c.account_ref, c.due_amount, c.due_date, custom, c.time_zone, c.row)
-
-
 async def upload_list(pool: asyncpg.Pool, campaign_id: int, path: Path, *, filename: str, by: str,
                       columns: Mapping[str, Sequence[str]] | None = None, info: FileInfo | None = None,
                       batch_rows: int = BATCH_ROWS,
-                      progress: Callable[[Progress], None] | None = None) -> UploadResult:
+                      progress: Callable[[Progress], None] | None = None,
+                      in_process: bool | None = None) -> UploadResult:
     """Load the list file at `path` into the campaign; see the module doc for the guarantees.
 
     `info`: the file's FileInfo when the caller already inspected it while receiving it.
+    `in_process`: read the file in a worker process (True) or a thread (False); by default
+    files of PROCESS_MIN_BYTES and more are read in a process.
     Raises CampaignNotFound or UploadRefused before anything is recorded.
     """
     campaign = await pool.fetchrow("SELECT state, default_region FROM campaigns WHERE id = $1", campaign_id)
@@ -226,7 +174,7 @@ async def upload_list(pool: asyncpg.Pool, campaign_id: int, path: Path, *, filen
                 if info.problem is not None:
                     raise info.problem
                 await _load(conn, campaign_id, upload_id, path, info, campaign["default_region"], columns,
-                            resume_after, batch_rows, progress)
+                            resume_after, batch_rows, progress, in_process)
             except FileProblem as problem:
                 await conn.execute("UPDATE list_uploads SET status = 'failed', error_code = $2, error_message = $3,"
                                    " finished_at = now() WHERE id = $1", upload_id, problem.code, problem.message)
@@ -283,57 +231,40 @@ async def _claim(conn: asyncpg.Connection, campaign_id: int, filename: str, info
 
 async def _load(conn: asyncpg.Connection, campaign_id: int, upload_id: int, path: Path, info: FileInfo,
                 region: str, overrides: Mapping[str, Sequence[str]] | None, resume_after: int, batch_rows: int,
-                progress: Callable[[Progress], None] | None) -> None:
-    loop = asyncio.get_running_loop()
-    source = RowSource(path, info)
-    rows = iter(source)
-    pending: asyncio.Future | None = None
+                progress: Callable[[Progress], None] | None, in_process: bool | None) -> None:
+    job = BatchJob(path, info, overrides, region, campaign_id, upload_id, resume_after, batch_rows)
+    reader = BatchReader(job, info.size >= PROCESS_MIN_BYTES if in_process is None else in_process)
     try:
-        first = await loop.run_in_executor(None, next, rows, None)
-        if first is None:
-            raise FileProblem("empty_file", "the file has no header row (it is blank)")
-        column_map = map_columns(first[1], overrides)
+        header = await reader.next()
+        assert isinstance(header, Header), header
         await conn.execute("UPDATE list_uploads SET columns = $2 WHERE id = $1", upload_id,
-                           json.dumps(column_map.used(), ensure_ascii=False))
-        await conn.execute(_CREATE_STAGE)
-        batcher = _Batcher(rows, column_map, region, source.strict_width, upload_id,
-                           max(resume_after, first[0]), batch_rows)
-        pending = loop.run_in_executor(None, batcher.next)
+                           json.dumps(header.columns, ensure_ascii=False))
         seen = resume_after > 0
-        while True:
-            batch = await pending
-            pending = None
-            if batch is None:
-                break
-            if batch.problem is None:
-                pending = loop.run_in_executor(None, batcher.next)  # read the next batch while this one loads
+        while (batch := await reader.next()) is not None:
+            assert isinstance(batch, Batch), batch
             seen = seen or batch.rows > 0
             totals = await _load_batch(conn, campaign_id, upload_id, batch)
             if progress is not None:
                 progress(Progress(totals["rows_total"], totals["rows_accepted"], totals["rows_rejected"],
                                   totals["rows_duplicate_in_file"] + totals["rows_duplicate_in_campaign"],
-                                  source.fraction()))
+                                  batch.fraction))
             if batch.problem is not None:
                 raise batch.problem
         if not seen:
             raise FileProblem("no_rows", "the file has a header row but no data rows")
     finally:
-        if pending is not None:  # a DB error while the next batch was being read: let the thread finish
-            try:
-                await pending
-            except Exception:  # noqa: BLE001 - the DB error is the one to report
-                pass
-        source.close()
+        await reader.close()
 
 
-async def _load_batch(conn: asyncpg.Connection, campaign_id: int, upload_id: int, batch: _Batch) -> asyncpg.Record:
-    for attempt in range(3):
+async def _load_batch(conn: asyncpg.Connection, campaign_id: int, upload_id: int, batch: Batch) -> asyncpg.Record:
+    staged = False
+    for attempt in range(4):
         try:
             async with conn.transaction():
                 inserted = earlier = 0
-                if batch.records:
-                    await conn.copy_records_to_table("contact_stage", records=batch.records, columns=STAGE_COLUMNS)
-                    inserted, earlier = await conn.fetchrow(_LOAD_BATCH, campaign_id, upload_id)
+                if batch.phones:
+                    add = _add_staged if staged else _add_new
+                    inserted, earlier = await add(conn, campaign_id, upload_id, batch)
                 if batch.errors:
                     await conn.copy_records_to_table("list_row_errors", records=batch.errors,
                                                      columns=("upload_id", "row_number", "column_name", "reason"))
@@ -344,9 +275,33 @@ async def _load_batch(conn: asyncpg.Connection, campaign_id: int, upload_id: int
                     " RETURNING rows_total, rows_accepted, rows_rejected, rows_duplicate_in_file,"
                     " rows_duplicate_in_campaign",
                     upload_id, batch.rows, inserted, len(batch.errors), batch.repeats + earlier,
-                    len(batch.records) - inserted - earlier, batch.last_row)
+                    len(batch.phones) - inserted - earlier, batch.last_row)
+        except asyncpg.UniqueViolationError:
+            if staged:
+                raise
+            # Another upload added one of these phones since we looked: let ON CONFLICT sort it out.
+            log.info("upload %s: a concurrent upload added contacts of this batch; loading it staged", upload_id)
+            staged = True
         except _RETRYABLE:
-            if attempt == 2:
+            if attempt == 3:
                 raise
             await asyncio.sleep(0.05 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+async def _add_new(conn: asyncpg.Connection, campaign_id: int, upload_id: int, batch: Batch) -> tuple[int, int]:
+    """COPY the batch's rows whose phone the campaign does not have yet: (inserted, earlier in this file)."""
+    found = await conn.fetch(_FIND_EXISTING, campaign_id, batch.phones)
+    earlier = sum(1 for r in found if r["upload_id"] == upload_id)
+    data, count = batch.lines_without({r["phone"] for r in found})
+    if count:
+        await conn.copy_to_table("contacts", source=memoryview(data), columns=COPY_COLUMNS)  # bytes would be a path
+    return count, earlier
+
+
+async def _add_staged(conn: asyncpg.Connection, campaign_id: int, upload_id: int, batch: Batch) -> tuple[int, int]:
+    """The same through a staging table and INSERT … ON CONFLICT DO NOTHING."""
+    await conn.execute(_CREATE_STAGE)
+    await conn.copy_to_table("contact_stage", source=memoryview(batch.data), columns=COPY_COLUMNS)
+    inserted, earlier = await conn.fetchrow(_LOAD_STAGE, campaign_id, upload_id)
+    return inserted, earlier

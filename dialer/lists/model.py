@@ -17,6 +17,9 @@ class FileProblem(Exception):
         super().__init__(message)
         self.code, self.message = code, message
 
+    def __reduce__(self):  # it crosses from the list-reading worker process as it is
+        return FileProblem, (self.code, self.message)
+
 
 @dataclass(frozen=True, slots=True)
 class Contact:

@@ -57,6 +57,13 @@ def as_text(value: Any) -> str:
     return str(value).strip()
 
 
+def _cents(amount: Decimal) -> Decimal:
+    """To whole cents; too large first (quantizing a 29-digit amount overflows decimal's context)."""
+    if abs(amount) > MAX_AMOUNT:
+        raise CellError("is too large")
+    return amount.quantize(_CENT)
+
+
 def parse_amount(value: Any) -> Decimal | None:
     """'¥1,234.50', '1234.5元', 1234.5 -> Decimal('1234.50'); None when empty."""
     if value is None or value == "":
@@ -69,14 +76,14 @@ def parse_amount(value: Any) -> Decimal | None:
         if not math.isfinite(value):
             raise CellError("is not an amount")
         exact = Decimal(repr(value))
-        amount = exact.quantize(_CENT)
+        amount = _cents(exact)
         if abs(exact - amount) > Decimal("0.000001"):  # spreadsheet float noise is fine, real fractions not
             raise CellError("has more than 2 decimal places")
     elif isinstance(value, str) and len(value) < 30 and _PLAIN_AMOUNT.match(value):  # the usual: 1234.56
         amount = Decimal(value)
         if amount.as_tuple().exponent < -2:
             raise CellError("has more than 2 decimal places")
-        amount = amount.quantize(_CENT)
+        amount = _cents(amount)
     else:
         text = unicodedata.normalize("NFKC", str(value)).strip()
         if not text:
@@ -92,7 +99,7 @@ def parse_amount(value: Any) -> Decimal | None:
             raise CellError(f"{_show(value)} is not an amount") from None
         if amount.as_tuple().exponent < -2:
             raise CellError("has more than 2 decimal places")
-        amount = amount.quantize(_CENT)
+        amount = _cents(amount)
     if amount < 0:
         raise CellError("cannot be negative")
     if amount > MAX_AMOUNT:

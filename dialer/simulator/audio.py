@@ -148,10 +148,39 @@ def _ethernet_ipv4_udp(payload: bytes) -> bytes:
     return b"\x00" * 12 + b"\x08\x00" + ip + udp
 
 
+def key_presses_pcap(key: str, presses: int = 20, gap_s: float = 2.5, ssrc: int = 0x51A1A7ED) -> bytes:
+    """RFC 4733 presses of one key, every `gap_s` seconds, for a customer answering an IVR menu.
+
+    The stream continues the greeting's (same SSRC, later timestamps and sequence numbers),
+    and every press has its own timestamp: Asterisk ignores an end event that is not newer
+    than the last one, so repeated presses of one key must differ.
+    """
+    event = int(key)
+    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    for press in range(presses):
+        at = 0.5 + press * gap_s
+        timestamp = 200_000 + int(at * 8000)
+        seq = 5_000 + press * 10
+        packets = [(at + i * 0.02, seq + i, 160 * (i + 1), False, i == 0) for i in range(5)]
+        packets += [(at + 0.1 + j * 0.0001, seq + 5 + j, 800, True, False) for j in range(3)]
+        for when, number, duration, end, marker in packets:
+            header = struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | TELEPHONE_EVENT, number, timestamp, ssrc)
+            frame = _ethernet_ipv4_udp(header + struct.pack("!BBH", event, (0x80 if end else 0) | 10, duration))
+            us = int(round(when * 1_000_000))
+            out += struct.pack("<IIII", us // 1_000_000, us % 1_000_000, len(frame), len(frame)) + frame
+    return out
+
+
+TELEPHONE_EVENT = 101  # the payload type our SDP answer gives RFC 4733 events (scenarios.py)
+
+
 def write_greetings(folder: Path) -> dict[str, Path]:
-    """human.pcap and machine.pcap in `folder` (rebuilt each run: a few hundred KB, well under a second)."""
+    """human.pcap, machine.pcap and keys_<d>.pcap in `folder` (rebuilt each run: well under a second)."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {"human": folder / "human.pcap", "machine": folder / "machine.pcap"}
+    paths = {"human": folder / "human.pcap", "machine": folder / "machine.pcap", "keys": {}}
     paths["human"].write_bytes(rtp_pcap(human_greeting()))
     paths["machine"].write_bytes(rtp_pcap(machine_greeting()))
+    for key in "0123456789":
+        paths["keys"][key] = folder / f"keys_{key}.pcap"
+        paths["keys"][key].write_bytes(key_presses_pcap(key))
     return paths

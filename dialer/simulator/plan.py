@@ -72,18 +72,19 @@ class SimConfig:
 @dataclass(frozen=True)
 class Behaviour:
     number: str
-    kind: str          # human | machine | busy | invalid | no_answer
+    kind: str          # human | keys | machine | busy | invalid | no_answer
     ring_ms: int
     talk_ms: int       # the pause of whichever side hangs up (see scenarios.py)
     hangup_by: str     # customer | agent | system | network
+    key: str = ""      # kind keys: a person who answers, then keeps pressing this key (outbound IVR flows)
 
     @property
     def expected_disposition(self) -> str:
-        return {"human": "answered_human", "machine": "machine", "busy": "busy", "invalid": "failed",
-                "no_answer": "no_answer"}[self.kind]
+        return {"human": "answered_human", "keys": "answered_human", "machine": "machine", "busy": "busy",
+                "invalid": "failed", "no_answer": "no_answer"}[self.kind]
 
     def row(self) -> str:
-        return f"{self.number};{self.kind};{self.ring_ms};{self.talk_ms};{self.hangup_by}"
+        return f"{self.number};{self.kind};{self.ring_ms};{self.talk_ms};{self.hangup_by};{self.key or '-'}"
 
 
 def _probability(raw: Mapping[str, Any], key: str, default: float, where: str) -> float:
@@ -181,8 +182,21 @@ def behaviour(number: str, config: SimConfig) -> Behaviour:
     return Behaviour(number, "no_answer", 0, 0, "system")
 
 
-def make_plan(numbers: list[str], config: SimConfig) -> dict[str, Behaviour]:
-    return {n: behaviour(n, config) for n in numbers}
+def make_plan(numbers: list[str], config: SimConfig,
+              overrides: Mapping[str, Behaviour] | None = None) -> dict[str, Behaviour]:
+    """Each number's behaviour, drawn from the config unless `overrides` fixes it (tests)."""
+    overrides = overrides or {}
+    return {n: overrides.get(n) or behaviour(n, config) for n in numbers}
+
+
+def presses_key(number: str, key: str, ring_ms: int = 500) -> Behaviour:
+    """A person who answers and presses `key` every few seconds until the call ends (scenarios.py)."""
+    if key not in KEYS:
+        raise PlanError(f"the simulator presses one digit key 0-9, not {key!r}")
+    return Behaviour(number, "keys", ring_ms, 0, "system", key)
+
+
+KEYS = "0123456789"
 
 
 def table_text(plan: Mapping[str, Behaviour]) -> str:

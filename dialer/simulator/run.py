@@ -88,17 +88,17 @@ class Simulator:
     def expected(self, number: str) -> Behaviour:
         return self.plan[number]
 
-    async def start(self, numbers: list[str]) -> None:
+    async def start(self, numbers: list[str], overrides: dict[str, Behaviour] | None = None) -> None:
         if shutil.which("sipp") is None:
             raise SimulatorError("sipp is missing: apt-get install sip-tester (or `make system-deps`)")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.plan = make_plan(numbers, self.config)
+        self.plan = make_plan(numbers, self.config, overrides)
         table = self.workdir / "plan.csv"
         table.write_text(table_text(self.plan), encoding="utf-8")
         pcaps = await asyncio.to_thread(audio.write_greetings, self.workdir)
         a = self.config.agents
         (self.workdir / "customers.xml").write_text(
-            scenarios.customer_scenario(table, pcaps["human"], pcaps["machine"]), encoding="utf-8")
+            scenarios.customer_scenario(table, pcaps["human"], pcaps["machine"], pcaps["keys"]), encoding="utf-8")
         (self.workdir / "agents.xml").write_text(scenarios.agent_scenario(
             table, answer_ms=(int(a.answer_seconds[0] * 1000), int(a.answer_seconds[1] * 1000)),
             default_talk_ms=(3000, 8000)), encoding="utf-8")

@@ -4,13 +4,14 @@ Both are UAS scenarios: one sipp process answers every call to its port. What a
 call does is looked up by number in the plan table (an sipp injection file the
 simulator writes, indexed on the number):
 
-    number;behaviour;ring_ms;talk_ms;hangup_by
+    number;behaviour;ring_ms;talk_ms;hangup_by;key
 
 Customers (looked up by the dialled number, the Request-URI user):
     busy        486 Busy Here at once
     invalid     404 Not Found (a number not in service)
     no_answer   180 Ringing until Asterisk gives up and CANCELs
     human       rings ring_ms, answers, says "Hello?", then talks
+    keys        as human, then presses `key` every 2.5 s (an outbound IVR flow's menu) until the BYE
     machine     rings ring_ms, answers, plays a long greeting and a beep
 An answered customer hangs up talk_ms after answering when hangup_by is
 "customer"; otherwise it waits for the other side's BYE (an agent, or the
@@ -61,8 +62,10 @@ o=sim 53655765 2353687637 IN IP[local_ip_type] [local_ip]
 s=-
 c=IN IP[media_ip_type] [media_ip]
 t=0 0
-m=audio [media_port] RTP/AVP 0
+m=audio [media_port] RTP/AVP 0 101
 a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-16
 a=sendrecv
 ]]></send>
 """
@@ -116,6 +119,7 @@ def _lookup(table: Path, key_var: str) -> str:
       <assignstr assign_to="ring_text" value="{field(2)}"/>
       <assignstr assign_to="talk_text" value="{field(3)}"/>
       <assignstr assign_to="hangup_by" value="{field(4)}"/>
+      <assignstr assign_to="key" value="{field(5)}"/>
       <todouble assign_to="ring_ms" variable="ring_text"/>
       <todouble assign_to="talk_ms" variable="talk_text"/>
 """
@@ -132,11 +136,18 @@ _SAVE_DIALOG = """      <ereg regexp="&lt;([^&gt;]+)&gt;" search_in="hdr" header
 """
 
 
-def customer_scenario(table: Path, human_pcap: Path, machine_pcap: Path, *, machine_wait_ms: int = 60_000,
-                      human_wait_ms: int = 300_000) -> str:
+def customer_scenario(table: Path, human_pcap: Path, machine_pcap: Path, key_pcaps: dict[str, Path] | None = None,
+                      *, machine_wait_ms: int = 60_000, human_wait_ms: int = 300_000) -> str:
     """The carrier: every dialled number behaves as its row in `table` says."""
     def play(pcap: Path) -> str:
         return f'  <nop><action><exec play_pcap_audio={quoteattr(str(pcap))}/></action></nop>\n'
+
+    key_pcaps = key_pcaps or {}
+    key_tests = "".join(_is("key", k, f"presses_{k}") for k in sorted(key_pcaps))
+    # after "Hello?" (about 4 s of greeting and silence: AMD hears a person), one key's presses
+    key_branches = "".join(f'  <nop test="presses_{k}" next="keys_{k}"/>\n' for k in sorted(key_pcaps))
+    key_plays = "".join(f'  <label id="keys_{k}"/>\n' + play(pcap) + '  <nop next="wait_bye"/>\n'
+                        for k, pcap in sorted(key_pcaps.items()))
 
     return (_HEAD + '<scenario name="bankcc simulated customers">\n'
             '  <recv request="INVITE">\n    <action>\n'
@@ -145,9 +156,9 @@ def customer_scenario(table: Path, human_pcap: Path, machine_pcap: Path, *, mach
             + _SAVE_DIALOG + _CSEQ + _lookup(table, "me")
             + _is("behaviour", "busy", "is_busy") + _is("behaviour", "invalid", "is_invalid")
             + _is("behaviour", "no_answer", "is_no_answer") + _is("behaviour", "machine", "is_machine")
-            + _is("hangup_by", "customer", "hangs_up")
+            + _is("hangup_by", "customer", "hangs_up") + _is("behaviour", "keys", "is_keys") + key_tests
             + '      <log message="call to [$me] line [$line] known [$known]: [$behaviour] ring [$ring_ms] talk'
-              ' [$talk_ms] hangs up [$hangs_up] busy [$is_busy] [$request_line] [$contact_all]'
+              ' [$talk_ms] hangs up [$hangs_up] busy [$is_busy] key [$key] [$request_line] [$contact_all]'
               ' [$peer_contact] [$peer_from] cseq [$cseq_all] [$invite_cseq]"/>\n'
             '    </action>\n  </recv>\n'
             + _REPLY.format(status="100 Trying")
@@ -163,7 +174,9 @@ def customer_scenario(table: Path, human_pcap: Path, machine_pcap: Path, *, mach
             + '  <recv request="ACK"/>\n'
             + '  <nop test="is_machine" next="machine"/>\n'
             + play(human_pcap)
+            + '  <nop test="is_keys" next="keys"/>\n'
             + '  <nop test="hangs_up" next="talk"/>\n'
+            + '  <label id="wait_bye"/>\n'
             + _WAIT_BYE.format(timeout_ms=human_wait_ms, ontimeout="hang_up")
             + '  <nop next="end"/>\n'
             + '  <label id="talk"/>\n'
@@ -171,6 +184,11 @@ def customer_scenario(table: Path, human_pcap: Path, machine_pcap: Path, *, mach
             + '  <label id="hang_up"/>\n'
             + _BYE
             + '  <nop next="end"/>\n'
+            + '  <label id="keys"/>\n'
+            + '  <pause milliseconds="4500"/>\n'
+            + key_branches
+            + '  <nop next="wait_bye"/>\n'
+            + key_plays
             + '  <label id="machine"/>\n'
             + play(machine_pcap)
             + _WAIT_BYE.format(timeout_ms=machine_wait_ms, ontimeout="hang_up")
@@ -219,7 +237,7 @@ def agent_scenario(table: Path, *, answer_ms: tuple[int, int], default_talk_ms: 
             + _SAVE_DIALOG + _lookup(table, "caller")
             + _is("hangup_by", "agent", "hangs_up")
             + '      <log message="agent [$me] call from [$caller] line [$line] known [$known]: [$behaviour]'
-              ' ring [$ring_ms] talk [$talk_ms] hangs up [$hangs_up] [$request_line] [$from_uri]'
+              ' ring [$ring_ms] talk [$talk_ms] hangs up [$hangs_up] key [$key] [$request_line] [$from_uri]'
               ' [$contact_all] [$peer_contact] [$peer_from]"/>\n'
             '    </action>\n  </recv>\n'
             + _REPLY.format(status="180 Ringing")

@@ -30,6 +30,7 @@ from common.masking import mask_numbers
 from ivr.channel import CallerHangup, Heard
 from ivr.speech import audiosocket
 from ivr.speech.audiosocket import Kind
+from ivr.speech.heard import SpeechHeard
 from ivr.speech.recognizer import Utterance
 from ivr.speech.server import AudioStream
 
@@ -102,12 +103,19 @@ class _Listener:
             return Heard(audio_s=0.0, decode_cpu_s=0.0, barge_in=False, ended_by=ended_by)
         result = await self.utterance.finish(self.voiced_s)
         latency_ms = (self.clock() - self.last_voiced_at) * 1000
-        log.info("heard %r (confidence %.2f, words %.2f) after %.2f s of audio, %.3f s CPU, decided %.0f ms "
+        free = result.free
+        log.info("heard %r (confidence %.2f, words %.2f)%s after %.2f s of audio, %.3f s CPU, decided %.0f ms "
                  "after speech ended (%s)", mask_numbers(result.transcript), result.confidence,
-                 result.word_confidence, result.audio_s, result.cpu_s, latency_ms, ended_by)
-        return Heard(transcript=result.transcript, confidence=result.confidence, audio_s=round(result.audio_s, 3),
-                     decode_cpu_s=round(result.cpu_s, 4), eos_to_decision_ms=round(latency_ms, 1),
-                     barge_in=self.barge_in, ended_by=ended_by)
+                 result.word_confidence, _describe_free(free),
+                 result.audio_s, result.cpu_s, latency_ms, ended_by)
+        return SpeechHeard(transcript=result.transcript, confidence=result.confidence,
+                           audio_s=round(result.audio_s, 3), decode_cpu_s=round(result.cpu_s, 4),
+                           eos_to_decision_ms=round(latency_ms, 1), barge_in=self.barge_in, ended_by=ended_by,
+                           free_transcript=None if free is None or free.late else free.transcript,
+                           free_form_late=free is not None and free.late,
+                           free_confidence=0.0 if free is None else round(free.word_confidence, 3),
+                           free_cpu_s=None if free is None else round(free.cpu_s, 4),
+                           match_paraphrase=self.utterance.match_paraphrase)
 
     async def _control(self) -> str:
         while True:
@@ -212,6 +220,12 @@ class _Listener:
                 self.utterance.feed(chunk)
             self.preroll.clear()
             self.wake.set()
+
+
+def _describe_free(free) -> str:
+    if free is None:
+        return ""
+    return ", free-form pass late" if free.late else f", free-form {mask_numbers(free.transcript)!r}"
 
 
 async def listen(stream: AudioStream, prompt_pcm: bytes, rate: int, new_utterance: Callable[[int], Utterance],

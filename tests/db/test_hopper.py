@@ -289,3 +289,21 @@ async def test_campaigns_sharing_a_queue_are_paced_together(pool):
         await begin(pool, lead, d("d1"))
         counts.append(await attempts.in_flight(pool, queue))
     assert counts == [(1, 0), (2, 0)]
+
+
+async def test_the_hopper_only_holds_contacts_whose_calling_window_is_open(pool):
+    campaign_id = await make_campaign(pool, 4)
+    ids = [r["id"] for r in await pool.fetch("SELECT id FROM contacts WHERE campaign_id = $1 ORDER BY id", campaign_id)]
+    await pool.execute("UPDATE contacts SET time_zone = 'America/New_York' WHERE id = ANY($1)", ids[:2])
+    open_now = ["Asia/Shanghai"]
+    h = hopper.Hopper(pool, scoped(campaign_id)("z"), campaign_id, size=10, lease_s=60,
+                      open_zones=lambda: list(open_now), default_zone="Asia/Shanghai")
+    await h.refill()
+    assert sorted(lead.contact_id for lead in h.leads) == ids[2:]  # unknown zone counts as the campaign's
+    open_now[:] = ["America/New_York"]
+    await h.refill()
+    assert sorted(lead.contact_id for lead in h.leads) == ids[:2]  # Shanghai closed: given back, New York taken
+    assert await statuses(pool, campaign_id) == {"scheduled": 2, "new": 2}
+    open_now[:] = []
+    await h.refill()
+    assert not h.leads and await statuses(pool, campaign_id) == {"new": 4}

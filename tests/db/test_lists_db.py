@@ -86,7 +86,8 @@ async def test_utf8_bom_csv_with_a_multiline_cell_and_blank_row(pool):
     assert await report(pool, up["id"]) == [["row", "column", "reason"], ["5", "Phone", "not a phone number"]]
 
 
-async def test_xlsx_end_to_end(pool, tmp_path):
+@pytest.mark.parametrize("in_process", [False, True])
+async def test_xlsx_end_to_end(pool, tmp_path, in_process):
     path = tmp_path / "名单.xlsx"
     wb = openpyxl.Workbook()
     ws = wb.active
@@ -98,7 +99,7 @@ async def test_xlsx_end_to_end(pool, tmp_path):
     ws.append([13812345678, "张三", 1, None, None])
     wb.save(path)
     cid = await new_campaign(pool)
-    up = (await upload(pool, cid, path)).upload
+    up = (await upload(pool, cid, path, in_process=in_process)).upload
     assert (up["status"], up["format"], up["encoding"]) == ("done", "xlsx", None)
     assert up["rows"] == {"total": 4, "accepted": 2, "rejected": 1, "duplicate_in_file": 1, "duplicate_in_campaign": 0}
     rows = await contacts(pool, cid)
@@ -292,3 +293,142 @@ def test_cli_lists_upload_with_progress_and_report(database_url, monkeypatch, ca
     assert "broken_csv" in capsys.readouterr().out
     assert main(["lists", "upload", str(tmp_path / "missing.csv"), "--campaign", str(cid)]) == 2
     assert main(["lists", "upload", str(path), "--campaign", str(cid), "--column", "fone=x"]) == 2
+
+
+# --- the worker process, the COPY text, and the fallback for concurrent uploads --------------
+
+def mixed_list(tmp_path: Path, rows: int = 2500) -> Path:
+    """Good rows with every awkward cell a COPY line must carry, bad rows, repeats, blanks."""
+    import random
+
+    rng = random.Random(5)
+    odd = ["back\\slash", 'say "hi"', "tab\there", "line\nbreak", "=cmd|' /C calc'!A0", "@SUM(A1)", "\\N", "",
+           "上海分行", "{\"json\": 1}", "\\.", "x" * 300]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["手机", "备用电话", "姓名", "卡号", "金额", "到期日", "时区", "分行", "备注"])
+    for n in range(rows):
+        phone = f"13{rng.randrange(3, 10)}{rng.randrange(10**8):08d}" if n % 50 else f"1380000{n % 7:04d}"
+        kind = n % 23
+        if kind == 1:
+            phone = "12345"
+        elif kind == 2:
+            phone = "+86 138-0000-0001"  # a repeat of another row's phone, written differently
+        writer.writerow([phone, "13912345678;+8615000003333" if kind == 3 else "",
+                         rng.choice(["张三", "O'Brien", "back\\slash", "名\t字" if kind == 4 else "李四"]),
+                         f"62{rng.randrange(10**14):014d}", rng.choice(["", "88", "1234.5", "¥1,234.50", "-1"]),
+                         rng.choice(["", "2026-03-01", "2026/3/1", "2026-02-30"]),
+                         rng.choice(["", "", "Asia/Urumqi", "bad/zone"]), rng.choice(odd), rng.choice(odd)])
+        if n % 97 == 0:
+            writer.writerow([])
+    path = tmp_path / "mixed.csv"
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    return path
+
+
+async def test_a_worker_process_loads_exactly_what_validate_row_says(pool, tmp_path):
+    from dialer.lists.columns import map_columns
+    from dialer.lists.model import Contact
+    from dialer.lists.readers import RowSource, inspect_file
+    from dialer.lists.rows import validate_row
+
+    path = mixed_list(tmp_path)
+    by_process, by_thread = await new_campaign(pool), await new_campaign(pool)
+    a = (await upload(pool, by_process, path, batch_rows=400, in_process=True)).upload
+    b = (await upload(pool, by_thread, path, batch_rows=400, in_process=False)).upload
+    assert a["status"] == b["status"] == "done"
+    assert a["rows"] == b["rows"]
+    assert await report(pool, a["id"]) == await report(pool, b["id"])
+
+    # The reference: every row through validate_row, the first of each phone kept.
+    want: dict[str, Contact] = {}
+    errors = repeats = 0
+    with RowSource(path, inspect_file(path)) as source:
+        rows = iter(source)
+        columns = map_columns(next(rows)[1])
+        for row, cells in rows:
+            result = validate_row(row, cells, columns, "CN", True)
+            if isinstance(result, Contact):
+                if result.phone in want:
+                    repeats += 1
+                else:
+                    want[result.phone] = result
+            else:
+                errors += 1
+    assert a["rows"] == {"total": len(want) + errors + repeats, "accepted": len(want), "rejected": errors,
+                         "duplicate_in_file": repeats, "duplicate_in_campaign": 0}
+    assert errors > 100 and repeats > 50
+    for campaign_id in (by_process, by_thread):
+        loaded = await contacts(pool, campaign_id)
+        assert [(r["phone"], r["source_row"], r["alt_phones"], r["name"], r["account_ref"], r["due_amount"],
+                 r["due_date"], json.loads(r["custom"]), r["time_zone"]) for r in loaded] == \
+            [(c.phone, c.row, list(c.alt_phones), c.name, c.account_ref, c.due_amount, c.due_date, c.custom,
+              c.time_zone) for c in sorted(want.values(), key=lambda c: c.row)]
+
+
+async def test_phones_another_upload_added_meanwhile_are_loaded_through_on_conflict(pool, tmp_path, monkeypatch,
+                                                                                  caplog):
+    # As if another upload added the campaign's contacts between the look-up and the COPY:
+    # the look-up finds nothing, the COPY hits the unique constraint, the batch is redone staged.
+    monkeypatch.setattr(loader, "_FIND_EXISTING", "SELECT NULL::text AS phone, NULL::bigint AS upload_id"
+                                                  " WHERE $1::bigint IS NULL AND $2::text[] IS NULL")
+    cid = await new_campaign(pool)
+    first = write(tmp_path, "a.csv", "phone,name\n13800000001,A\n13800000002,B\n138-0000-0001,A again\n"
+                                     "13800000003,C\n+8613800000002,B again\n13800000003,C again\n")
+    up = (await upload(pool, cid, first, batch_rows=2)).upload
+    assert up["rows"] == {"total": 6, "accepted": 3, "rejected": 0, "duplicate_in_file": 3, "duplicate_in_campaign": 0}
+    second = write(tmp_path, "b.csv", "phone,name\n13800000002,B later\n13800000004,D\n13800000004,D again\n")
+    with caplog.at_level(logging.INFO, logger="dialer"):
+        up = (await upload(pool, cid, second)).upload
+    assert up["rows"] == {"total": 3, "accepted": 1, "rejected": 0, "duplicate_in_file": 1, "duplicate_in_campaign": 1}
+    assert "loading it staged" in caplog.text
+    assert sorted((r["phone"], r["name"]) for r in await contacts(pool, cid)) == [
+        ("+8613800000001", "A"), ("+8613800000002", "B"), ("+8613800000003", "C"), ("+8613800000004", "D")]
+
+
+def list_readers() -> list[int]:
+    """Worker processes of ours still running."""
+    import os
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid() and b"dialer.lists.batches" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+async def test_an_upload_stopped_midway_stops_its_worker_and_resumes(pool, tmp_path):
+    cid = await new_campaign(pool)
+    path = write(tmp_path, "a.csv", "phone\n" + "".join(f"1380000{n:04d}\n" for n in range(5000)))
+
+    def stop(progress):
+        raise RuntimeError("stopped")
+
+    with pytest.raises(RuntimeError, match="stopped"):
+        await upload(pool, cid, path, batch_rows=1000, in_process=True, progress=stop)
+    assert list_readers() == []
+    assert len(await contacts(pool, cid)) == 1000
+    resumed = (await upload(pool, cid, path, batch_rows=1000, in_process=True)).upload
+    assert (resumed["status"], resumed["rows"]["total"], resumed["rows"]["accepted"]) == ("done", 5000, 5000)
+    assert list_readers() == []
+
+
+@pytest.mark.parametrize("name, data, code, accepted", [
+    ("broken.csv", (DATA / "broken_quote.csv").read_bytes(), "broken_csv", 2),
+    ("no-phone.csv", "姓名,金额\n张三,1\n".encode(), "no_phone_column", 0),
+    ("header-only.csv", "电话,姓名\r\n".encode(), "no_rows", 0),
+    ("corrupt.xlsx", b"PK\x03\x04" + b"\x00" * 512, "bad_xlsx", 0),
+])
+async def test_file_problems_found_by_a_worker_process(pool, tmp_path, name, data, code, accepted):
+    cid = await new_campaign(pool)
+    path = tmp_path / name
+    path.write_bytes(data)
+    up = (await upload(pool, cid, path, in_process=True)).upload
+    assert (up["status"], up["error"]["code"], up["rows"]["accepted"]) == ("failed", code, accepted)
+    assert len(await contacts(pool, cid)) == accepted
+    assert list_readers() == []

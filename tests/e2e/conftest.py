@@ -161,9 +161,14 @@ def stop_service(service: RunningService) -> None:
             service.process.wait(5)
 
 
+# The API token of user `admin` in end-to-end services (BANKCC_ADMIN_TOKEN: see common/users.py).
+ADMIN_TOKEN = "bcc_" + "e2e-admin-token-for-tests-only-".ljust(43, "x")
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
 def service_ports(instance: str) -> dict[str, str]:
     rtp = 20000 + (os.getpid() % 200) * 100  # a private RTP range per test run
-    return {"BANKCC_INSTANCE": instance, "BANKCC_SIP_PORT": str(free_udp_port()),
+    return {"BANKCC_INSTANCE": instance, "BANKCC_ADMIN_TOKEN": ADMIN_TOKEN, "BANKCC_SIP_PORT": str(free_udp_port()),
             "BANKCC_BANK_STUB_PORT": str(free_tcp_port()),
             "BANKCC_AMI_PORT": str(free_tcp_port()), "BANKCC_AGI_PORT": str(free_tcp_port()),
             "BANKCC_HTTP_PORT": str(free_tcp_port()), "BANKCC_SPEECH_PORT": str(free_tcp_port()),

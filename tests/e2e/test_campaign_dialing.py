@@ -30,7 +30,7 @@ from common.config import PROJECT_ROOT
 from dialer.ami import AmiClient
 from dialer.simulator.plan import behaviour, demo_numbers, parse_config
 from dialer.simulator.run import TRUNK, Simulator
-from tests.e2e.conftest import service_ports, start_service, stop_service
+from tests.e2e.conftest import ADMIN_HEADERS, service_ports, start_service, stop_service
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +49,10 @@ SIMULATOR = {
 def dialer_env(instance: str, **extra: str) -> dict[str, str]:
     return {**service_ports(instance), "BANKCC_AMI_SECRET": "e2e-dialer-secret",
             "BANKCC_DIALER_RING_TIMEOUT_S": str(RING_TIMEOUT_S), "BANKCC_DIALER_QUEUE_TIMEOUT_S": "20",
-            "BANKCC_DIALER_TICK_S": "0.2", "BANKCC_DIALER_ID": f"{instance}-dialer", **extra}
+            "BANKCC_DIALER_TICK_S": "0.2", "BANKCC_DIALER_ID": f"{instance}-dialer",
+            # Dial at any hour with 3 s rings: the compliance gate's test-rig pack (tests/e2e/packs/)
+            "BANKCC_COMPLIANCE_PACKS_DIR": str(PROJECT_ROOT / "tests" / "e2e" / "packs"),
+            "BANKCC_COMPLIANCE_DEFAULT_PACK": "e2e-anytime", **extra}
 
 
 async def connect_ami(env: dict[str, str]) -> AmiClient:
@@ -63,7 +66,7 @@ async def connect_ami(env: dict[str, str]) -> AmiClient:
 
 
 async def api(session: aiohttp.ClientSession, method: str, url: str, **kw) -> dict:
-    async with session.request(method, url, headers={"X-User": "e2e"}, **kw) as response:
+    async with session.request(method, url, headers=ADMIN_HEADERS, **kw) as response:
         body = await response.json()
         assert response.status in (200, 201), body
         return body
@@ -155,7 +158,8 @@ async def test_progressive_campaign_reaches_every_customer_as_the_rules_say(aste
             assert t["state"] == "ended" and t["closed_by"] == "events", where
             assert t["disposition"] == plan.expected_disposition, where
             decision = json.loads(t["decision"])
-            assert decision["pacing"]["mode"] == "progressive" and decision["compliance"]["gate"] == "not_implemented"
+            assert decision["pacing"]["mode"] == "progressive" and decision["compliance"]["verdict"] == "allow"
+            assert decision["compliance"]["policy"] == "e2e-anytime@1" and decision["compliance"]["rules"]
             assert t["originate_at"] is not None and t["ring_seconds"] is not None
         last = tries[-1]
         # the contact's final state, as the retry rules say

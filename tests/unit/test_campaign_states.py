@@ -107,7 +107,7 @@ def test_a_minimal_campaign_gets_the_defaults():
     assert spec.default_region == "CN"
     assert spec.retry_rules == DEFAULT_RETRY_RULES
     assert spec.schedule == {"start_date": None, "end_date": None, "windows": {"mon-sun": "09:00-20:00"},
-                             "holidays": None}
+                             "holidays": None, "time_zone": "Asia/Shanghai", "auto_start": False}
 
 
 def test_text_is_trimmed_and_region_upper_cased():
@@ -202,10 +202,10 @@ def test_retry_rules_are_total_and_in_range_or_refused(raw):
 def test_schedule_is_checked_and_normalised():
     schedule = validate_schedule({"start_date": "2026-03-01", "end_date": "2026-03-31",
                                   "windows": {"Mon-Fri": " 09:00-12:00, 14:00-20:00 ", "sat": "10:00-16:00"},
-                                  "holidays": "cn"})
+                                  "holidays": "cn", "time_zone": " Asia/Urumqi ", "auto_start": True})
     assert schedule == {"start_date": "2026-03-01", "end_date": "2026-03-31",
                         "windows": {"mon-fri": "09:00-12:00, 14:00-20:00", "sat": "10:00-16:00"},
-                        "holidays": "CN"}
+                        "holidays": "CN", "time_zone": "Asia/Urumqi", "auto_start": True}
 
 
 @pytest.mark.parametrize("schedule, field", [
@@ -220,6 +220,9 @@ def test_schedule_is_checked_and_normalised():
     ({"windows": {"mon": 9}}, "schedule.windows.mon"),
     ({"holidays": "Narnia"}, "schedule.holidays"),
     ({"timezone": "Asia/Shanghai"}, "schedule.timezone"),
+    ({"time_zone": "Mars/Olympus"}, "schedule.time_zone"),
+    ({"time_zone": "../../etc/passwd"}, "schedule.time_zone"),
+    ({"auto_start": "yes"}, "schedule.auto_start"),
     ("always", "schedule"),
 ])
 def test_bad_schedules(schedule, field):

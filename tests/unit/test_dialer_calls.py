@@ -41,6 +41,12 @@ def test_originate_action_names_the_attempt_everywhere():
     assert variables["BANKCC_MACHINE_POLICY"] == "message"
     assert variables["BANKCC_MACHINE_PROMPT"] == "/srv/prompts/zh-CN/reminder"
     assert variables["BANKCC_HUMAN_ROUTE"] == "queue" and variables["BANKCC_PHONE"] == "+8613800000001"
+    assert variables["BANKCC_SAFE_HARBOR"] == ""  # none named: the dialplan hangs up without a message
+    import dataclasses
+
+    with_message = originate_action(ATTEMPT, dataclasses.replace(ROUTE, safe_harbor="/srv/prompts/zh-CN/safe_harbor"),
+                                    ring_timeout_s=25)
+    assert "BANKCC_SAFE_HARBOR=/srv/prompts/zh-CN/safe_harbor" in with_message["Variable"]
 
 
 class FakeAmi:

@@ -82,7 +82,32 @@ def test_table_is_an_sipp_injection_file():
     plan = make_plan(["+8613800000001", "+8613800000002"], SimConfig())
     lines = table_text(plan).splitlines()
     assert lines[0] == "USER" and len(lines) == 3
-    assert all(len(line.split(";")) == 5 and line.startswith("+86") for line in lines[1:])
+    assert all(len(line.split(";")) == 6 and line.startswith("+86") for line in lines[1:])
+
+
+def test_a_customer_who_presses_a_key_is_in_the_table_and_the_scenario(tmp_path):
+    from dialer.simulator import audio, scenarios
+    from dialer.simulator.plan import PlanError, presses_key
+
+    plan = make_plan(["+8613800000001", "+8613800000002"], SimConfig(),
+                     overrides={"+8613800000002": presses_key("+8613800000002", "5")})
+    assert plan["+8613800000002"].expected_disposition == "answered_human"
+    assert table_text(plan).splitlines()[2] == "+8613800000002;keys;500;0;system;5"
+    with pytest.raises(PlanError):
+        presses_key("+86138", "#")
+    pcaps = audio.write_greetings(tmp_path)
+    xml = scenarios.customer_scenario(tmp_path / "plan.csv", pcaps["human"], pcaps["machine"], pcaps["keys"])
+    assert 'next="keys_5"' in xml and "keys_5.pcap" in xml and "telephone-event/8000" in xml
+    # 20 presses of 8 RTP packets each, every press with its own, rising RTP timestamp
+    data = pcaps["keys"]["5"].read_bytes()
+    stamps, offset = [], 24
+    while offset < len(data):
+        length = int.from_bytes(data[offset + 8:offset + 12], "little")
+        rtp = data[offset + 16 + 42:offset + 16 + length]
+        assert rtp[1] & 0x7F == 101 and rtp[12] == 5
+        stamps.append(int.from_bytes(rtp[4:8], "big"))
+        offset += 16 + length
+    assert len(stamps) == 160 and len(set(stamps)) == 20 and stamps == sorted(stamps)
 
 
 def test_demo_numbers_are_distinct_mobiles():

@@ -419,3 +419,11 @@ def test_report_is_excel_friendly_csv():
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     assert rows == [["row", "column", "reason"], ["3", "电话", "not a valid CN phone number"],
                     ["4", "'=cmd|' /C calc'!A0", "'-oops"]]
+
+
+@pytest.mark.parametrize("value", ["9" * 29, "1" * 40, 1e26, 10**30, "1,000,000,000,000,000,000,000,000,000"])
+def test_huge_amounts_are_a_cell_error_not_a_crash(value):
+    from dialer.lists.rows import CellError, parse_amount
+
+    with pytest.raises(CellError, match="too large"):
+        parse_amount(value)

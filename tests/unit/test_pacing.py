@@ -47,12 +47,19 @@ def test_preview_waits_for_the_agent_and_never_overdials():
     assert PreviewPacer(7).decide(state(available=2, flying=2)).delay_s == 0  # nothing to wait for
 
 
-def test_predictive_is_an_honest_placeholder():
+def test_predictive_without_a_model_paces_as_progressive_and_says_why():
+    # what the engine gets until it feeds ages, a model and the abandonment headroom
     s = state(available=4, flying=1)
     decision = PredictivePacer().decide(s)
     assert decision.calls == ProgressivePacer().decide(s).calls == 3
     assert decision.explanation["mode"] == "predictive" and decision.explanation["paced_as"] == "progressive"
-    assert "not implemented" in decision.explanation["placeholder"]
+    assert "cold start" in decision.explanation["fallback"]
+
+
+def test_power_ratio_bound_can_be_widened_for_the_benchmark_oracle():
+    assert PowerPacer(12.0, max_ratio=40).decide(state(available=2)).calls == 24
+    with pytest.raises(ValueError, match="between 1.0 and 5"):
+        PowerPacer(12.0)
 
 
 def test_max_lines_caps_every_mode():

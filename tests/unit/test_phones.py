@@ -161,3 +161,47 @@ def test_arbitrary_text_only_ever_raises_phone_error(raw):
         normalise(raw)
     except PhoneError:
         pass
+
+
+# --- the quick classifier behind the fast path equals phonenumbers' own steps ---------------
+
+def test_quick_classifier_agrees_with_phonenumbers_on_a_large_sample():
+    """_classify_national re-does number_type() and the time-zone lookup with patterns
+    compiled once; on 40,000 numbers of every length and leading digits it must give what
+    the library gives, for CN (all of the fast path's answers) and other one-region codes."""
+    import random
+
+    rng = random.Random(20260301)
+    checked = mobile = 0
+    for country_code, count in ((86, 30_000), (33, 4000), (81, 3000), (49, 3000)):
+        for _ in range(count):
+            nsn = str(rng.randrange(1, 10)) + "".join(rng.choice("0123456789") for _ in range(rng.randrange(5, 12)))
+            number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(nsn))
+            assert phones._number_type(country_code, nsn) == phonenumbers.number_type(number), nsn
+            assert phones._classify_national(country_code, nsn) == phones._classify(number), nsn
+            checked += 1
+            mobile += phones._classify_national(country_code, nsn) == ("mobile", "Asia/Shanghai")
+    assert checked == 40_000 and mobile > 100  # the sample does reach valid CN mobiles
+
+
+def test_quick_classifier_refuses_country_codes_shared_by_regions():
+    with pytest.raises(ValueError):
+        phones._number_type(44, "7524976173")  # GB, GG, IM and JE
+
+
+def test_quick_classifier_on_one_number_of_every_10th_cn_mobile_block():
+    """The fast path caches one answer per 7-digit block of 13x-19x: one number in each of
+    70,000 blocks (every 10th) against the library."""
+    import random
+
+    rng = random.Random(7)
+    for block in range(1_300_000, 2_000_000, 10):
+        nsn = f"{block + rng.randrange(10)}{rng.randrange(10_000):04d}"
+        number = phonenumbers.PhoneNumber(country_code=86, national_number=int(nsn))
+        assert phones._classify_national(86, nsn) == phones._classify(number), nsn
+
+
+def test_non_ascii_digits_never_reach_the_e164_form():
+    # \d would let fullwidth digits past the fast path's pattern and into "+86…".
+    assert normalise("13８12345678") == Phone("+8613812345678", "mobile", "Asia/Shanghai")
+    assert normalise("+86 13８１2345678").e164.isascii()

@@ -1,0 +1,1 @@
+"""DialBench: the pacing simulator and benchmark (see benchmarks/pacing/README.md)."""

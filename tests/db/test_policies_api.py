@@ -1,0 +1,76 @@
+"""Publishing policy pack versions and importing DNC files over HTTP, on a real PostgreSQL."""
+import uuid
+
+from aiohttp import FormData, web
+from aiohttp.test_utils import TestClient, TestServer
+
+from common import users
+from common.http_auth import auth_middleware
+from common.pages.compliance import next_version
+from dialer import policies_api
+from dialer.compliance import store
+from dialer.compliance.policy import load_pack_file, pack_dirs
+
+
+async def client_for(pool):
+    api = web.Application()
+    policies_api.add_routes(api, pool)
+    app = web.Application(middlewares=[auth_middleware(lambda: pool)])
+    app.add_subapp("/api/v1", api)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    return client
+
+
+async def test_publish_a_changed_window_as_a_new_version(pool, tmp_path):
+    shipped = load_pack_file(next(p for d in pack_dirs() for p in d.glob("us-tcpa.yaml")))
+    name = f"t{uuid.uuid4().hex[:8]}"
+    text = shipped.text.replace("pack: us-tcpa", f"pack: {name}", 1)
+    officer = await users.add_user(pool, f"c{uuid.uuid4().hex[:8]}", "compliance", by="t")
+    manager = await users.add_user(pool, f"m{uuid.uuid4().hex[:8]}", "campaign_manager", by="t")
+    client = await client_for(pool)
+    h = {"Authorization": f"Bearer {officer}"}
+    try:
+        r = await client.post("/api/v1/policies", data=text.encode(), headers=h)
+        assert r.status == 201 and (await r.json())["version"] == shipped.version
+        changed = next_version(text, shipped.version).replace('"08:00-21:00"', '"09:00-20:00"', 1)
+        r = await client.post("/api/v1/policies", data=changed.encode(),
+                              headers={"Authorization": f"Bearer {manager}"})
+        assert r.status == 403  # managers cannot change policies
+        r = await client.post("/api/v1/policies", data=text.encode(), headers=h)
+        assert r.status == 409 and (await r.json())["error"]["field"] == "version"  # published versions never change
+        r = await client.post("/api/v1/policies", data=b"pack: [broken", headers=h)
+        assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_pack"
+        r = await client.post("/api/v1/policies", data=changed.encode(), headers=h)
+        assert r.status == 201, await r.text()
+        versions = (await (await client.get(f"/api/v1/policies/{name}", headers=h)).json())["versions"]
+        assert [v["version"] for v in versions] == [shipped.version + 1, shipped.version]
+        assert versions[0]["windows"]["default"] == {"mon-sun": "09:00-20:00"}
+        audit = await store.audit(pool, limit=20)
+        assert any(a["actor"].startswith("c") and name in json_text(a) for a in audit)
+    finally:
+        await client.close()
+
+
+def json_text(obj) -> str:
+    import json
+
+    return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+async def test_dnc_import_over_http(pool):
+    officer = await users.add_user(pool, f"c{uuid.uuid4().hex[:8]}", "compliance", by="t")
+    client = await client_for(pool)
+    h = {"Authorization": f"Bearer {officer}"}
+    base = 13900000000 + int(uuid.uuid4().int % 1_000_000) * 100
+    try:
+        form = FormData()
+        form.add_field("file", f"phone\n{base}\n{base + 1}\nnot a number\n{base}\n".encode(), filename="dnc.csv")
+        r = await client.post("/api/v1/dnc/import", data=form, headers=h)
+        result = await r.json()
+        assert r.status == 201 and result["rows_added"] == 2 and result["rows_invalid"] == 1, result
+        assert await store.search_dnc(pool, f"+86{base + 1}")
+        r = await client.post("/api/v1/dnc/import", data=b"{}", headers={**h, "Content-Type": "application/json"})
+        assert r.status == 400 and (await r.json())["error"]["field"] == "file"
+    finally:
+        await client.close()
