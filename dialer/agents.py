@@ -15,6 +15,7 @@ Member Status is Asterisk's device state: 0 unknown, 1 not in use, 2 in use,
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
@@ -36,6 +37,7 @@ class Member:
     ringing: bool = False       # AgentCalled until answered / RingNoAnswer
     calls_taken: int = 0
     last_call_end: float | None = None
+    wrapping: bool = False      # after AgentComplete, until the member is available again (wrap-up)
 
     @property
     def available(self) -> bool:
@@ -68,6 +70,15 @@ class QueueBoard:
 
     def __init__(self) -> None:
         self.members: dict[str, dict[str, Member]] = {}
+        # (queue, at, seconds) of finished wrap-ups, newest last: the predictive pacer learns them
+        self.wrap_ups: deque[tuple[str, float, float]] = deque(maxlen=2000)
+
+    def _store(self, queue: str, member: Member, at: float) -> None:
+        """Keep `member`; a member available again after a call has finished its wrap-up."""
+        if member.wrapping and member.available and member.last_call_end is not None:
+            self.wrap_ups.append((queue, at, max(0.0, at - member.last_call_end)))
+            member = replace(member, wrapping=False)
+        self.members.setdefault(queue, {})[member.name] = member
 
     def reset(self, queue: str | None = None) -> None:
         if queue is None:
@@ -104,7 +115,7 @@ class QueueBoard:
                 fields["calls_taken"] = _int(event["CallsTaken"])
             if "PausedReason" in event or "Reason" in event:
                 fields["pause_reason"] = str(event.get("PausedReason") or event.get("Reason") or "")
-            self.members.setdefault(queue, {})[member_name] = replace(member, **fields)
+            self._store(queue, replace(member, **fields), at)
             return
         member = self.members.get(queue, {}).get(member_name)
         if member is None:
@@ -116,10 +127,16 @@ class QueueBoard:
         elif name == "AgentConnect":
             member = replace(member, ringing=False, in_call=True)
         elif name == "AgentComplete":
-            member = replace(member, in_call=False, last_call_end=at, calls_taken=member.calls_taken + 1)
+            member = replace(member, in_call=False, last_call_end=at, calls_taken=member.calls_taken + 1,
+                             wrapping=True)
         else:
             return
-        self.members[queue][member_name] = member
+        self._store(queue, member, at)
+
+    def wrapping_since(self, queue: str) -> list[float]:
+        """When the members still in wrap-up finished their calls."""
+        return [m.last_call_end for m in self.members.get(queue, {}).values()
+                if m.wrapping and m.last_call_end is not None]
 
     def available(self, queue: str) -> int:
         return sum(1 for m in self.members.get(queue, {}).values() if m.available)

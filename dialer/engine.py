@@ -44,6 +44,7 @@ from dialer.facts import CallFacts
 from dialer.originate import Originator, Route, ami_up, dial_string
 from dialer.pacing import PacingInput, pacer_for
 from dialer.reconcile import Reconciler, conclude
+from dialer.pacing_feed import PacingFeed
 from dialer.schedule import CampaignSchedule
 from dialer.settings import DialerSettings
 
@@ -171,11 +172,16 @@ class CampaignRunner:
                     pacing = dict(agents_available=board.available(c["agent_queue"]),
                                   agents_logged_in=board.logged_in(c["agent_queue"]), calls_in_flight=flying,
                                   calls_connected=connected, max_lines=lines)
-                if self.abandonment is not None and "abandon_headroom" in PacingInput.__dataclass_fields__:
-                    # abandoned calls the campaign's budget still allows (pacing: "abandoned calls
-                    # still allowed in the compliance window"), as of the last tick's gate query
-                    pacing["abandon_headroom"] = float(self.abandonment["abandons_left"])
-                decision = pacer.decide(PacingInput(**pacing))
+                headroom = float(self.abandonment["abandons_left"]) if self.abandonment is not None else None
+                if c["dial_mode"] == "predictive" and self.route().human_route == "queue":
+                    # the queue's learned model, its calls in flight by age, agents in wrap-up
+                    # (dialer/pacing_feed.py); no model yet -> the pacer falls back to progressive
+                    state = await engine.pacing_feed.input(conn, c["agent_queue"], board, time.time(), lines,
+                                                           headroom)
+                else:
+                    # abandoned calls the campaign's budget still allows, as of the last tick's gate query
+                    state = PacingInput(**pacing, abandon_headroom=headroom)
+                decision = pacer.decide(state)
                 if decision.calls <= 0:
                     return
                 if decision.delay_s:
@@ -226,7 +232,7 @@ class CampaignRunner:
             engine.originator.originate(attempt, route, engine.settings.ring_timeout_s)
         if started:
             log.info("campaign %s: placed %d call(s) (%s: %d free agents, %d in flight)", c["id"], len(started),
-                     c["dial_mode"], decision.explanation["agents_available"], flying)
+                     c["dial_mode"], decision.explanation.get("agents_available", state.agents_available), flying)
 
     async def _maybe_finish(self) -> None:
         now = time.monotonic()
@@ -255,6 +261,7 @@ class DialerEngine:
         self.known_flows = known_flows
         self.originator = Originator(ami, save=self._save, finish=self._finish, settle_s=settings.settle_s)
         self.agents = AgentDirectory(ami, time.time)
+        self.pacing_feed = PacingFeed()  # what the predictive pacer has learned, per agent queue
         self.reconciler = Reconciler(pool, ami, self.originator, settings.dialer_id,
                                      stale_after_s=settings.stale_after_s)
         self.runners: dict[int, CampaignRunner] = {}

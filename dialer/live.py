@@ -31,6 +31,14 @@ class LiveContext:
     pool_of: Callable[[], asyncpg.Pool]
     agents_of: Callable[[str], tuple[int, int]] = lambda queue: (0, 0)  # (logged in, waiting) from AMI
     interval_s: float = 1.0
+    _book: tuple[float, object] | None = None  # the policy packs, re-read every minute (for the budget)
+
+    async def book(self):
+        from dialer.compliance.store import PolicyBook
+
+        if self._book is None or time.monotonic() - self._book[0] > 60:
+            self._book = (time.monotonic(), await PolicyBook.load(self.pool_of()))
+        return self._book[1]
 
 
 LIVE = web.AppKey("live_context", LiveContext)
@@ -54,7 +62,7 @@ async def _figures(ctx: LiveContext, campaign_id: int) -> dict:
     queue = await pool.fetchval("SELECT agent_queue FROM campaigns WHERE id = $1", campaign_id)
     if queue is None:
         raise LookupError(campaign_id)
-    return await campaign_figures(pool, campaign_id, agents=ctx.agents_of(queue))
+    return await campaign_figures(pool, campaign_id, agents=ctx.agents_of(queue), book=await ctx.book())
 
 
 @requires("stats.read")

@@ -11,6 +11,9 @@ compliance reports):
 - abandonment rate: abandoned / (answered_human + abandoned), the rate the
   abandonment budget is measured in (a live answer not connected to an agent
   within 2 s counts as abandoned: dialer/dispositions.py);
+- abandonment headroom: the campaign's policy pack budget (max rate over its rolling
+  window) minus the rate in that window, and the abandoned calls still allowed, as the
+  compliance gate computes them (dialer/compliance/abandonment.py);
 - occupancy: agents talking / agents logged in, now; and over the last 15
   minutes, talk seconds of attempts that ended then / (logged-in agents × 900 s);
 - timeline: attempts ended per disposition per 5-minute bucket, last 2 hours.
@@ -62,12 +65,25 @@ def occupancy(talking: int, logged_in: int, talk_seconds_recent: float) -> dict[
             "occupancy_15min": min(1.0, talk_seconds_recent / (logged_in * OCCUPANCY_SPAN_S)) if logged_in else None}
 
 
+async def budget(conn, book, campaign_id: int, kind: str, now: datetime) -> dict[str, Any] | None:
+    """The abandonment budget of the campaign's policy pack, as the gate sees it; None if unknown."""
+    from dialer.compliance import store
+
+    try:
+        pack = await store.pack_for(conn, book, campaign_id, kind)
+        return store.headroom(pack, await store.abandonment_stats(conn, campaign_id, pack, now))
+    except store.NoPolicy:
+        return None
+
+
 async def campaign_figures(pool: asyncpg.Pool, campaign_id: int, *, agents: tuple[int, int] = (0, 0),
-                           now: datetime | None = None) -> dict[str, Any]:
+                           now: datetime | None = None, book=None) -> dict[str, Any]:
     now = now or datetime.now(timezone.utc)
     logged_in, available = agents
     async with pool.acquire() as conn:
-        state = await conn.fetchval("SELECT state FROM campaigns WHERE id = $1", campaign_id)
+        row = await conn.fetchrow("SELECT state, kind FROM campaigns WHERE id = $1", campaign_id)
+        state = row["state"] if row else None
+        abandonment = await budget(conn, book, campaign_id, row["kind"], now) if row and book else None
         live = await conn.fetchrow(
             "SELECT count(*) FILTER (WHERE state IN ('originating', 'ringing')) AS dialing,"
             " count(*) FILTER (WHERE state = 'answered') AS waiting,"
@@ -94,5 +110,7 @@ async def campaign_figures(pool: asyncpg.Pool, campaign_id: int, *, agents: tupl
                 "agents_logged_in": logged_in, "agents_waiting": available},
         "dispositions": dispositions, "contacts": contacts,
         **rates(dispositions), **occupancy(talking, logged_in, float(talk_recent)),
+        "abandonment_headroom": abandonment.get("headroom") if abandonment else None,
+        "abandonment_budget": abandonment,
         "timeline": timeline(ended, now),
     }

@@ -31,6 +31,9 @@ async def test_stats_and_stream_follow_the_calls(pool):
     leads = await hopper.claim(pool, campaign_id, scoped(campaign_id)("me"), 3, lease_s=60)
     first = await begin(pool, leads[0], scoped(campaign_id)("me"))
     token = await users.add_user(pool, f"s{uuid.uuid4().hex[:8]}", "supervisor", by="t")
+    from dialer.compliance import policy, store
+
+    await store.sync_packs(pool, policy.shipped_packs(), by="test")
     api = web.Application()
     live.add_routes(api, live.LiveContext(lambda: pool, agents_of=lambda queue: (3, 1), interval_s=0.1))
     app = web.Application(middlewares=[auth_middleware(lambda: pool)])
@@ -44,6 +47,9 @@ async def test_stats_and_stream_follow_the_calls(pool):
         assert figures["now"] == {"dialing": 1, "waiting": 0, "talking": 0, "agents_logged_in": 3,
                                   "agents_waiting": 1}
         assert figures["occupancy_now"] == 0 and figures["contacts"]["dialing"] == 1
+        # the collection pack's budget: 3 % of live answers over its window, none used yet
+        assert figures["abandonment_budget"]["abandoned"] == 0
+        assert figures["abandonment_headroom"] == figures["abandonment_budget"]["max_rate"] > 0
         assert (await client.get("/api/v1/campaigns/999999999/stats", headers=headers)).status == 404
         assert (await client.get(f"/api/v1/campaigns/{campaign_id}/stats")).status == 401
 
