@@ -6,6 +6,9 @@ read a pack's versions, import a do-not-call file, read the audit log.
     POST /dnc/import               multipart: file (one number a line, or CSV number first), optional
                                    campaign_id -> {rows_read, rows_added, rows_invalid}
     GET  /compliance/audit         the audit log, newest first (?limit=)
+    GET  /policies/{name}/impact   who a version's calling windows block now (?version=&at=): per live
+                                   campaign under the pack, contacts still to call outside the window,
+                                   next to the same count under the version before it
 
 Packs are versioned and never edited in place: a change to a calling window is a new
 version (stored decisions keep naming the version they were made under), and the
@@ -139,9 +142,73 @@ async def audit_log(request: web.Request) -> web.Response:
                              dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
 
 
+async def window_impact(conn, book, name: str, version: int, at) -> list[dict[str, Any]]:
+    """Per live campaign dialling under pack `name`: contacts still to call whose calling window
+    (callee time, this version vs. the one before) is closed at `at`. Contacts are grouped by
+    zone and one of each group is asked, so the cost is per zone, not per contact."""
+    from dialer.compliance import calling_window
+    from dialer.compliance.model import CampaignFacts, Contact
+    from dialer.compliance.policy import default_pack_name
+
+    new = book.get(name, version)
+    old = book.get(name, version - 1) if version > 1 else None
+    campaigns = await conn.fetch(
+        "SELECT c.id, c.name, c.kind, c.dial_mode, c.schedule, p.pack_name FROM campaigns c"
+        " LEFT JOIN campaign_policy p ON p.campaign_id = c.id WHERE c.state IN ('draft', 'running', 'paused')")
+    out = []
+    for c in campaigns:
+        if (c["pack_name"] or default_pack_name(c["kind"])) != name:
+            continue
+        schedule = json.loads(c["schedule"]) if isinstance(c["schedule"], str) else c["schedule"]
+        facts = CampaignFacts(c["id"], c["kind"], c["dial_mode"], schedule=schedule)
+        groups = await conn.fetch(
+            "SELECT time_zone, min(phone) AS phone, count(*) AS n FROM contacts WHERE campaign_id = $1"
+            " AND status IN ('new', 'retry', 'scheduled') GROUP BY time_zone", c["id"])
+        blocked = {"new": 0, "old": 0}
+        total = 0
+        for g in groups:
+            total += g["n"]
+            contact = Contact(0, c["id"], g["phone"], g["time_zone"])
+            for label, pack in (("new", new), ("old", old)):
+                if pack is not None and calling_window.evaluate(contact, facts, pack, at).verdict != "allow":
+                    blocked[label] += g["n"]
+        out.append({"campaign_id": c["id"], "campaign": c["name"], "contacts_to_call": total,
+                    "blocked_now": blocked["new"], "blocked_now_before": blocked["old"] if old else None})
+    return out
+
+
+@requires("policies.read")
+async def pack_impact(request: web.Request) -> web.Response:
+    """Who a pack version's calling windows block now (or ?at=), per live campaign, against the version before."""
+    from datetime import datetime, timezone
+
+    from dialer.compliance.store import PolicyBook
+
+    name = request.match_info["name"]
+    pool = request.app[POOL]
+    newest = await pool.fetchval("SELECT max(version) FROM policy_packs WHERE name = $1", name)
+    if newest is None:
+        return _error(404, "not_found", f"no policy pack {name!r}", "name")
+    try:
+        version = int(request.query.get("version", newest))
+        at = (datetime.fromisoformat(request.query["at"].strip().replace(" ", "+"))  # an unescaped + arrives as a space
+              if "at" in request.query else datetime.now(timezone.utc))
+    except ValueError:
+        return _error(400, "invalid_parameter", "version is a number; at is an ISO time with its offset", "at")
+    if at.tzinfo is None:
+        return _error(400, "invalid_parameter", "at needs its offset, e.g. 2026-03-03T20:59:00+08:00", "at")
+    book = await PolicyBook.load(pool)
+    if book.get(name, version) is None:
+        return _error(404, "not_found", f"{name} has no version {version}", "version")
+    async with pool.acquire() as conn:
+        impact = await window_impact(conn, book, name, version, at)
+    return web.json_response({"name": name, "version": version, "at": at.isoformat(), "campaigns": impact})
+
+
 def add_routes(api: web.Application, pool: asyncpg.Pool) -> None:
     api[POOL] = pool
     api.router.add_get("/policies/{name}", pack_versions)
+    api.router.add_get("/policies/{name}/impact", pack_impact)
     api.router.add_post("/policies", publish_pack)
     api.router.add_post("/dnc/import", import_dnc)
     api.router.add_get("/compliance/audit", audit_log)

@@ -83,8 +83,10 @@ async def pack_page(request: web.Request) -> web.Response:
                   f'<p><button id="publish">Publish version {latest["version"] + 1}</button></p>'
                   f'<div id="pack-result"></div>')
     body = (f'<p class="meta">{escape(latest["title"])} · newest version <b id="pack-version">{latest["version"]}</b>'
-            f'</p><h2>Versions</h2>{versions}{editor}')
-    return _page(request, f"Policy pack {name}", body, script="bankcc.packEditor();")
+            f'</p><h2>Who the newest windows block now</h2><p class="hint">Contacts still to call in live campaigns '
+            f'under this pack whose calling window is closed right now, next to the version before.</p>'
+            f'<div id="impact">…</div><h2>Versions</h2>{versions}{editor}')
+    return _page(request, f"Policy pack {name}", body, script=f"bankcc.packEditor({json.dumps(name)});")
 
 
 def add_routes(app: web.Application) -> None:

@@ -74,3 +74,36 @@ async def test_dnc_import_over_http(pool):
         assert r.status == 400 and (await r.json())["error"]["field"] == "file"
     finally:
         await client.close()
+
+
+async def test_impact_shows_who_a_window_blocks(pool):
+    from datetime import datetime, timezone
+
+    from tests.db.test_hopper import make_campaign
+
+    shipped = load_pack_file(next(p for d in pack_dirs() for p in d.glob("cn-collection.yaml")))
+    name = f"t{uuid.uuid4().hex[:8]}"
+    text = shipped.text.replace("pack: cn-collection", f"pack: {name}", 1)
+    officer = await users.add_user(pool, f"c{uuid.uuid4().hex[:8]}", "compliance", by="t")
+    campaign_id = await make_campaign(pool, 3)  # Shanghai mobiles (+86138...)
+    await pool.execute("INSERT INTO campaign_policy (campaign_id, pack_name, selected_by) VALUES ($1, $2, 't')"
+                       " ON CONFLICT (campaign_id) DO UPDATE SET pack_name = EXCLUDED.pack_name", campaign_id, name)
+    client = await client_for(pool)
+    h = {"Authorization": f"Bearer {officer}"}
+    try:
+        assert (await client.post("/api/v1/policies", data=text.encode(), headers=h)).status == 201
+        narrower = next_version(text, shipped.version)
+        narrower = narrower.replace('mon-sun: "08:00-22:00"', 'mon-sun: "09:00-10:00"', 1)
+        assert narrower != next_version(text, shipped.version), "the pack's window line was not found"
+        assert (await client.post("/api/v1/policies", data=narrower.encode(), headers=h)).status == 201
+        at = datetime(2026, 11, 24, 3, 0, tzinfo=timezone.utc)  # 11:00 in Shanghai, a Tuesday
+        r = await client.get(f"/api/v1/policies/{name}/impact?at={at.isoformat()}", headers=h)
+        body = await r.json()
+        assert r.status == 200, body
+        mine = next(c for c in body["campaigns"] if c["campaign_id"] == campaign_id)
+        assert mine == {"campaign_id": campaign_id, "campaign": "hopper test", "contacts_to_call": 3,
+                        "blocked_now": 3, "blocked_now_before": 0}, body
+        r = await client.get(f"/api/v1/policies/{name}/impact?at=2026-11-24T03:00:00", headers=h)
+        assert r.status == 400 and (await r.json())["error"]["field"] == "at"
+    finally:
+        await client.close()

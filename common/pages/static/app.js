@@ -210,7 +210,28 @@ const bankcc = (() => {
     loadAudit();
   }
 
-  function packEditor() {
+  async function showImpact(name) {
+    const r = await api("GET", `/api/v1/policies/${encodeURIComponent(name)}/impact`);
+    const el = $("#impact"); el.replaceChildren();
+    if (!r.ok) { text(el, (r.data.error || {}).message || String(r.status)); return; }
+    if (!r.data.campaigns.length) { text(el, "No live campaign dials under this pack."); return; }
+    const t = document.createElement("table"); t.id = "impact-table";
+    const head = document.createElement("tr");
+    for (const h of ["Campaign", "Contacts to call", "Blocked now", "Blocked under the version before"])
+      head.appendChild(text(document.createElement("th"), h));
+    t.appendChild(head);
+    for (const c of r.data.campaigns) {
+      const tr = document.createElement("tr");
+      for (const cell of [`${c.campaign_id} ${c.campaign}`, c.contacts_to_call, c.blocked_now,
+                          c.blocked_now_before === null ? "–" : c.blocked_now_before])
+        tr.appendChild(text(document.createElement("td"), String(cell)));
+      t.appendChild(tr);
+    }
+    el.appendChild(t);
+  }
+
+  function packEditor(name) {
+    showImpact(name);
     const button = $("#publish");
     if (!button) return;
     button.addEventListener("click", async () => {
