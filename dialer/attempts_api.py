@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from common.http_auth import requires
+from common.http_auth import error, requires
 
 POOL = web.AppKey("attempts_pool", asyncpg.Pool)
 MAX_LIMIT = 1000
@@ -39,8 +39,7 @@ class BadParameter(ValueError):
 
 
 def _bad(exc: BadParameter) -> web.Response:
-    return web.json_response({"error": {"code": "invalid_parameter", "message": str(exc), "field": exc.field}},
-                             status=400)
+    return error(400, "invalid_parameter", str(exc), exc.field)
 
 
 def parse_filters(query, campaign_id: int) -> tuple[str, list[Any]]:

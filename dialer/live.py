@@ -19,7 +19,7 @@ from typing import Callable
 import asyncpg
 from aiohttp import web
 
-from common.http_auth import requires
+from common.http_auth import error, requires
 from dialer.stats import campaign_figures
 
 KEEPALIVE_S = 15.0
@@ -53,8 +53,7 @@ def _campaign_id(request: web.Request) -> int | None:
 
 
 def _not_found(campaign_id) -> web.Response:
-    return web.json_response({"error": {"code": "not_found", "message": f"no campaign {campaign_id}",
-                                        "field": "campaign_id"}}, status=404)
+    return error(404, "not_found", f"no campaign {campaign_id}", "campaign_id")
 
 
 async def _figures(ctx: LiveContext, campaign_id: int) -> dict:

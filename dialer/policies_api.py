@@ -26,16 +26,13 @@ import asyncpg
 from aiohttp import web
 
 from common.http_auth import actor, requires
+from common.http_auth import error as _error
 from dialer.compliance import store
 from dialer.compliance.policy import PolicyError, load_pack_text
 
 POOL = web.AppKey("policies_pool", asyncpg.Pool)
 MAX_PACK_BYTES = 256 * 1024
 MAX_DNC_BYTES = 1024 * 1024 * 1024  # a national DNC register is a few hundred MB
-
-
-def _error(status: int, code: str, message: str, field: str | None) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message, "field": field}}, status=status)
 
 
 def windows_of(text: str) -> dict[str, Any]:
